@@ -1,0 +1,134 @@
+//! Command-line arguments as the user typed them (clap derive). Turning them into built
+//! objects (rules, engine, report) happens in the command modules.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Find leaked credentials in CI build output.
+#[derive(Parser, Debug)]
+#[command(name = "cisleuth", version, about, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Scan inputs for secrets.
+    #[command(subcommand)]
+    Scan(ScanCommand),
+    /// List or validate detection rules.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ScanCommand {
+    /// Scan files and folders (walked in parallel; `.gz` read transparently).
+    Path {
+        /// Files or folders to scan.
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        #[command(flatten)]
+        opts: ScanOpts,
+    },
+    /// Scan standard input as it streams (`make test 2>&1 | cisleuth scan -`).
+    #[command(name = "-")]
+    Stdin {
+        #[command(flatten)]
+        opts: ScanOpts,
+    },
+}
+
+/// Output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Grouped by input, coloured on a terminal.
+    Human,
+    /// One JSON object per finding per line (docs/OUTPUT.md).
+    Jsonl,
+    /// One JSON document with all findings and the summary.
+    Json,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ScanOpts {
+    /// Output format [default: human on a terminal, jsonl otherwise].
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Print secrets in full instead of redacted (`ghp_…a1B2`).
+    #[arg(long)]
+    pub show_secrets: bool,
+    /// No summary or notes on stderr (errors are still printed).
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Extra rule directory (`*.toml`); a rule with a built-in id replaces it. Repeatable.
+    #[arg(long = "rules", value_name = "DIR")]
+    pub rules: Vec<PathBuf>,
+    /// Skip files larger than this (bytes, or with K/M/G suffix); they make the scan incomplete.
+    #[arg(long, default_value = "512M", value_parser = parse_size)]
+    pub max_file_size: u64,
+    /// Worker threads [default: number of cores].
+    #[arg(short = 'j', long)]
+    pub threads: Option<usize>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RulesCommand {
+    /// List the rules in effect.
+    List {
+        /// Extra rule directory, as for `scan`. Repeatable.
+        #[arg(long = "rules", value_name = "DIR")]
+        rules: Vec<PathBuf>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Validate rules: ids, regexes, `secret` groups, examples and negative examples.
+    Check {
+        /// A rule directory to check on top of the built-in rules (default: the built-ins).
+        dir: Option<PathBuf>,
+    },
+}
+
+/// `123`, `64K`, `50M`, `2G` (binary multiples).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (num, mult) = match s.chars().last() {
+        Some('k' | 'K') => (&s[..s.len() - 1], 1u64 << 10),
+        Some('m' | 'M') => (&s[..s.len() - 1], 1 << 20),
+        Some('g' | 'G') => (&s[..s.len() - 1], 1 << 30),
+        _ => (s, 1),
+    };
+    num.parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .ok_or_else(|| format!("invalid size {s:?}: use a number with optional K, M or G"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("10").unwrap(), 10);
+        assert_eq!(parse_size("4K").unwrap(), 4096);
+        assert_eq!(parse_size("50m").unwrap(), 50 << 20);
+        assert_eq!(parse_size("2G").unwrap(), 2 << 30);
+        assert!(parse_size("x").is_err());
+        assert!(parse_size("-1").is_err());
+    }
+
+    #[test]
+    fn cli_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+        let cli = Cli::try_parse_from(["cisleuth", "scan", "-", "--format", "jsonl"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Scan(ScanCommand::Stdin { .. })
+        ));
+    }
+}

@@ -1,0 +1,4 @@
+//! Commands: the glue between the CLI and the library's stages.
+
+pub mod rules;
+pub mod scan;

@@ -1,0 +1,66 @@
+//! `cisleuth rules list` and `cisleuth rules check`.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use crate::cli::RulesCommand;
+use crate::detect::check::check;
+use crate::rules;
+
+/// Run a `rules` subcommand.
+pub fn run(cmd: RulesCommand) -> Result<ExitCode> {
+    match cmd {
+        RulesCommand::List { rules: dirs, json } => {
+            let set = rules::load(&dirs)?;
+            if json {
+                let list: Vec<_> = set
+                    .iter()
+                    .map(|r| {
+                        serde_json::json!({
+                            "id": r.id, "name": r.name, "severity": r.severity,
+                            "confidence": r.confidence, "keywords": r.keywords,
+                            "origin": r.origin,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                for r in &set {
+                    println!(
+                        "{:<40} {:<9} {:<7} {}",
+                        r.id, r.severity, r.confidence, r.name
+                    );
+                }
+                eprintln!("cisleuth: {} rules", set.len());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        RulesCommand::Check { dir } => {
+            let dirs: Vec<_> = dir.into_iter().collect();
+            let set = match rules::load(&dirs) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("cisleuth: error: {e:#}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            match check(set) {
+                Ok(c) => {
+                    println!(
+                        "ok: {} rules, {} examples found, {} negative examples not matched",
+                        c.rules, c.examples, c.negative_examples
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(problems) => {
+                    for p in &problems {
+                        eprintln!("cisleuth: error: {p}");
+                    }
+                    eprintln!("cisleuth: {} rule problem(s)", problems.len());
+                    Ok(ExitCode::from(2))
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! Rule self-tests: every rule's examples must be found, through the same engine a scan uses,
+//! and none of its negative examples. `cisleuth rules check` and the test suite both call
+//! [`check`], so a rule file that ships has passed it.
+
+use super::{Engine, Match};
+use crate::rules::Rule;
+
+/// Counts of what [`check`] ran.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Checked {
+    pub rules: usize,
+    pub examples: usize,
+    pub negative_examples: usize,
+}
+
+/// Check `rules` as one set. Returns what was checked, or every problem found, one line each
+/// naming the rule and the example.
+pub fn check(rules: Vec<Rule>) -> Result<Checked, Vec<String>> {
+    let engine = match Engine::new(rules) {
+        Ok(e) => e,
+        Err(e) => return Err(vec![format!("{e:#}")]),
+    };
+    let mut problems = Vec::new();
+    let mut counts = Checked {
+        rules: engine.rules().len(),
+        ..Checked::default()
+    };
+    let mut scratch = engine.scratch();
+    let mut found: Vec<Match> = Vec::new();
+    for (idx, rule) in engine.rules().iter().enumerate() {
+        for (n, ex) in rule.examples.iter().enumerate() {
+            counts.examples += 1;
+            found.clear();
+            engine.scan(ex.text.as_bytes(), &mut scratch, &mut found);
+            let secrets: Vec<&[u8]> = found
+                .iter()
+                .filter(|m| m.rule == idx)
+                .map(|m| &ex.text.as_bytes()[m.secret_start..m.secret_end])
+                .collect();
+            if !secrets.contains(&ex.secret.as_bytes()) {
+                let got: Vec<String> = secrets
+                    .iter()
+                    .map(|s| String::from_utf8_lossy(s).into_owned())
+                    .collect();
+                let keyword = rule
+                    .keywords
+                    .iter()
+                    .any(|k| ex.text.to_ascii_lowercase().contains(k.as_str()));
+                problems.push(format!(
+                    "{} ({}): example {} {:?} did not yield {:?} (found {:?}{})",
+                    rule.id,
+                    rule.origin,
+                    n + 1,
+                    ex.text,
+                    ex.secret,
+                    got,
+                    if keyword {
+                        ""
+                    } else {
+                        "; it contains none of the rule's keywords"
+                    }
+                ));
+            }
+        }
+        for (n, neg) in rule.negative_examples.iter().enumerate() {
+            counts.negative_examples += 1;
+            found.clear();
+            engine.scan(neg.as_bytes(), &mut scratch, &mut found);
+            if let Some(m) = found.iter().find(|m| m.rule == idx) {
+                problems.push(format!(
+                    "{} ({}): negative example {} {:?} matched {:?}",
+                    rule.id,
+                    rule.origin,
+                    n + 1,
+                    neg,
+                    String::from_utf8_lossy(&neg.as_bytes()[m.secret_start..m.secret_end])
+                ));
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(counts)
+    } else {
+        Err(problems)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::{builtin, parse_file};
+
+    /// The shipped rules pass their own examples (the same check as `cisleuth rules check`).
+    #[test]
+    fn builtin_rules_pass_their_examples() {
+        let rules = builtin().unwrap();
+        assert!(rules.len() >= 80, "only {} rules", rules.len());
+        match check(rules) {
+            Ok(c) => assert!(c.examples >= c.rules && c.negative_examples >= c.rules),
+            Err(problems) => panic!("{} problems:\n{}", problems.len(), problems.join("\n")),
+        }
+    }
+
+    #[test]
+    fn a_failing_example_is_reported_with_its_rule() {
+        let text = r#"
+[[rules]]
+id = "demo"
+name = "Demo"
+description = "d"
+keywords = ["demo_"]
+regex = '(?P<secret>demo_[a-z]{8})'
+severity = "low"
+confidence = "low"
+remediation = "r"
+examples = [{ text = "demo_abcdefgh", secret = "demo_abcdefgh" }, { text = "nokeyword", secret = "x" }]
+negative_examples = ["demo_abcdefgz"]
+"#;
+        let problems = check(parse_file(text, "t.toml").unwrap()).unwrap_err();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(
+            problems[0].contains("example 2")
+                && problems[0].contains("none of the rule's keywords")
+        );
+        assert!(problems[1].contains("negative example 1"));
+    }
+}

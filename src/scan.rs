@@ -1,0 +1,734 @@
+//! Scan one input stream: read, normalise, decode, detect, and turn matches into findings
+//! with true line and column numbers.
+//!
+//! Inputs can be endless (`make test 2>&1 | cisleuth scan -`) or larger than memory, so text
+//! is processed in chunks as it arrives, cut at line ends. Single-line matches never cross a
+//! line end (engine windows stop there), so the only context carried from one chunk to the
+//! next is what a multi-line match may still need: the lines from the last multi-line keyword
+//! (a PEM `BEGIN`) onwards, at most [`MAX_MATCH_LEN`] bytes. A line longer than
+//! [`MAX_LINE_CHUNK`] is cut at a delimiter with a small overlap. Findings ending inside the
+//! carried context were reported with the previous chunk and are skipped, so each match is
+//! reported once whatever the chunking.
+//!
+//! CircleCI step-output JSON is recognised from the first bytes, read whole (it is capped at
+//! 50 MB by CircleCI; here by `max_json_bytes`), decoded and scanned as the joined messages.
+//! JSON that does not parse is scanned as plain text with a note: nothing is lost.
+
+use std::io::{self, Read};
+use std::sync::Arc;
+
+use memchr::{memchr, memchr_iter, memrchr, memrchr2};
+
+use crate::decode::{Decoded, Decoders};
+use crate::detect::{Engine, Match, Scratch, MAX_MATCH_LEN};
+use crate::finding::{Finding, Location, Origin, Paired};
+use crate::normalise::{circleci_step_messages, looks_like_step_json, AnsiStripper};
+
+/// Size of one read from an input.
+pub const READ_SIZE: usize = 1 << 20;
+/// Longest run without a line break scanned as one piece; longer lines are cut.
+pub const MAX_LINE_CHUNK: usize = 4 << 20;
+/// Context kept when a long line is cut (longer than any single-line match).
+const LONG_LINE_OVERLAP: usize = 8 * 1024;
+
+/// What a scan of one input tells its caller besides findings.
+pub trait Sink {
+    /// A finding, in input order.
+    fn finding(&mut self, finding: Finding);
+    /// Something the user should know that is not an error (the input was still scanned).
+    fn note(&mut self, message: String);
+}
+
+/// The result of scanning one input.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Raw bytes read from the input.
+    pub bytes: u64,
+    /// The read error that ended the input early, after everything before it was scanned.
+    pub error: Option<io::Error>,
+}
+
+/// Per-input limits.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Largest CircleCI step JSON read whole for decoding; larger is scanned as text.
+    pub max_json_bytes: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            max_json_bytes: 512 << 20,
+        }
+    }
+}
+
+/// A per-thread scanner: the shared engine plus reusable buffers.
+pub struct Scanner<'e> {
+    engine: &'e Engine,
+    decoders: &'e Decoders,
+    options: Options,
+    scratch: Scratch,
+    matches: Vec<Match>,
+    decoded: Vec<Decoded>,
+    read_buf: Vec<u8>,
+    text: Vec<u8>,
+}
+
+/// Chunking state of one input's normalised text.
+struct Stream {
+    ansi: AnsiStripper,
+    /// `text[..done]` was scanned with the previous chunk; matches ending there are reported.
+    done: usize,
+    /// Line number of `text[0]`.
+    line_base: u64,
+    /// Characters between the last line or segment start and `text[0]`.
+    col_base: u64,
+}
+
+impl Stream {
+    fn new() -> Stream {
+        Stream {
+            ansi: AnsiStripper::default(),
+            done: 0,
+            line_base: 1,
+            col_base: 0,
+        }
+    }
+}
+
+/// Characters (not bytes) in `bytes`: UTF-8 continuation bytes do not count.
+fn char_count(bytes: &[u8]) -> u64 {
+    bytes.iter().filter(|&&b| (b & 0xc0) != 0x80).count() as u64
+}
+
+/// Turns ascending byte offsets of a chunk into line and column numbers without rescanning.
+struct LineCounter {
+    pos: usize,
+    line: u64,
+}
+
+impl LineCounter {
+    fn new(line_base: u64) -> LineCounter {
+        LineCounter {
+            pos: 0,
+            line: line_base,
+        }
+    }
+
+    fn at(&mut self, text: &[u8], col_base: u64, line_base: u64, pos: usize) -> (u64, u64) {
+        if pos < self.pos {
+            *self = LineCounter::new(line_base);
+        }
+        self.line += memchr_iter(b'\n', &text[self.pos..pos]).count() as u64;
+        self.pos = pos;
+        let col = match memrchr2(b'\n', b'\r', &text[..pos]) {
+            Some(q) => char_count(&text[q + 1..pos]) + 1,
+            None => col_base + char_count(&text[..pos]) + 1,
+        };
+        (self.line, col)
+    }
+}
+
+impl<'e> Scanner<'e> {
+    /// A scanner over `engine`, decoding with `decoders`.
+    pub fn new(engine: &'e Engine, decoders: &'e Decoders, options: Options) -> Scanner<'e> {
+        Scanner {
+            engine,
+            decoders,
+            options,
+            scratch: engine.scratch(),
+            matches: Vec::new(),
+            decoded: Vec::new(),
+            read_buf: vec![0; READ_SIZE],
+            text: Vec::new(),
+        }
+    }
+
+    /// Scan everything `reader` yields. Findings go to `sink` as each chunk is done, so a
+    /// pipe's secrets are reported while the pipe is still open.
+    pub fn scan_reader(
+        &mut self,
+        mut reader: impl Read,
+        origin: &Arc<Origin>,
+        sink: &mut dyn Sink,
+    ) -> Outcome {
+        let mut outcome = Outcome::default();
+        let mut stream = Stream::new();
+        self.text.clear();
+        // Look at the first bytes to tell CircleCI step JSON from text.
+        let mut head = Vec::new();
+        loop {
+            match read_some(&mut reader, &mut self.read_buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    head.extend_from_slice(&self.read_buf[..n]);
+                    let first = head.iter().find(|b| !b.is_ascii_whitespace());
+                    if first != Some(&b'[') || head.len() >= 512 {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    outcome.error = Some(e);
+                    break;
+                }
+            }
+        }
+        outcome.bytes = head.len() as u64;
+        if outcome.error.is_none() && looks_like_step_json(&head) {
+            match self.read_json(&mut reader, head, &mut outcome) {
+                Ok(text) => {
+                    self.push(&mut stream, &text, true, origin, sink);
+                    return outcome;
+                }
+                Err((raw, why)) => {
+                    if let Some(why) = why {
+                        sink.note(format!(
+                            "{}: not valid CircleCI step output JSON ({why}); scanned as text",
+                            origin.display_name()
+                        ));
+                    }
+                    head = raw;
+                }
+            }
+        }
+        self.push(&mut stream, &head, outcome.error.is_some(), origin, sink);
+        if outcome.error.is_some() {
+            return outcome;
+        }
+        loop {
+            match read_some(&mut reader, &mut self.read_buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    outcome.bytes += n as u64;
+                    let data = std::mem::take(&mut self.read_buf);
+                    self.push(&mut stream, &data[..n], false, origin, sink);
+                    self.read_buf = data;
+                }
+                Err(e) => {
+                    outcome.error = Some(e);
+                    break;
+                }
+            }
+        }
+        self.push(&mut stream, &[], true, origin, sink);
+        outcome
+    }
+
+    /// Scan an in-memory input.
+    pub fn scan_bytes(
+        &mut self,
+        bytes: &[u8],
+        origin: &Arc<Origin>,
+        sink: &mut dyn Sink,
+    ) -> Outcome {
+        self.scan_reader(bytes, origin, sink)
+    }
+
+    /// Read the rest of a JSON body and decode it. On failure, give back the raw bytes read so
+    /// far (the whole input unless it was over the size cap, in which case the rest is still
+    /// in `reader`) and the reason, if it was a parse error.
+    fn read_json(
+        &mut self,
+        reader: &mut impl Read,
+        mut raw: Vec<u8>,
+        outcome: &mut Outcome,
+    ) -> Result<Vec<u8>, (Vec<u8>, Option<String>)> {
+        loop {
+            if raw.len() as u64 > self.options.max_json_bytes {
+                return Err((raw, None));
+            }
+            match read_some(reader, &mut self.read_buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    outcome.bytes += n as u64;
+                    raw.extend_from_slice(&self.read_buf[..n]);
+                }
+                Err(e) => {
+                    outcome.error = Some(e);
+                    return Err((raw, None));
+                }
+            }
+        }
+        match circleci_step_messages(&raw) {
+            Ok(text) => Ok(text),
+            Err(e) => Err((raw, Some(e.to_string()))),
+        }
+    }
+
+    /// Normalise `raw` into the stream's text and scan every complete chunk.
+    fn push(
+        &mut self,
+        stream: &mut Stream,
+        raw: &[u8],
+        eof: bool,
+        origin: &Arc<Origin>,
+        sink: &mut dyn Sink,
+    ) {
+        let mut text = std::mem::take(&mut self.text);
+        stream.ansi.push(raw, &mut text);
+        loop {
+            let pending = &text[stream.done..];
+            let (cut, long_line) = if eof {
+                (text.len(), false)
+            } else if let Some(i) = memrchr(b'\n', pending) {
+                (stream.done + i + 1, false)
+            } else if pending.len() >= MAX_LINE_CHUNK {
+                (stream.done + soft_cut(pending), true)
+            } else {
+                break;
+            };
+            if cut > stream.done {
+                self.scan_chunk(stream, &text[..cut], origin, sink);
+            }
+            let keep_from = if eof {
+                cut
+            } else {
+                self.carry_from(&text[..cut], long_line)
+            };
+            // Advance line and column bookkeeping past the bytes dropped from the front.
+            let dropped = &text[..keep_from];
+            stream.line_base += memchr_iter(b'\n', dropped).count() as u64;
+            stream.col_base = match memrchr2(b'\n', b'\r', dropped) {
+                Some(q) => char_count(&dropped[q + 1..]),
+                None => stream.col_base + char_count(dropped),
+            };
+            text.drain(..keep_from);
+            stream.done = cut - keep_from;
+            if eof || memchr(b'\n', &text[stream.done..]).is_none() && !long_line {
+                break;
+            }
+        }
+        self.text = text;
+    }
+
+    /// Where the context carried into the next chunk starts, in a chunk ending at `text.len()`.
+    fn carry_from(&self, text: &[u8], long_line: bool) -> usize {
+        let n = text.len();
+        let mut from = n;
+        if long_line {
+            from = n.saturating_sub(LONG_LINE_OVERLAP);
+        }
+        let tail_start = n.saturating_sub(MAX_MATCH_LEN);
+        if let Some(hit) = self.engine.last_multiline_keyword(&text[tail_start..]) {
+            let at = tail_start + hit;
+            let line_start =
+                memrchr(b'\n', &text[tail_start..at]).map_or(tail_start, |i| tail_start + i + 1);
+            from = from.min(line_start);
+        }
+        from
+    }
+
+    /// Scan `text` (a chunk whose first `stream.done` bytes were scanned before) and report.
+    fn scan_chunk(
+        &mut self,
+        stream: &Stream,
+        text: &[u8],
+        origin: &Arc<Origin>,
+        sink: &mut dyn Sink,
+    ) {
+        self.matches.clear();
+        self.engine.scan(text, &mut self.scratch, &mut self.matches);
+        let done = stream.done;
+        self.matches.retain(|m| m.end > done);
+        let mut lines = LineCounter::new(stream.line_base);
+        let placed: Vec<(u64, u64)> = self
+            .matches
+            .iter()
+            .map(|m| lines.at(text, stream.col_base, stream.line_base, m.secret_start))
+            .collect();
+        let rules = self.engine.rules();
+        let mut consumed = vec![false; self.matches.len()];
+        let mut pairs: Vec<Option<usize>> = vec![None; self.matches.len()];
+        for (i, m) in self.matches.iter().enumerate() {
+            let Some((other, within)) = self.engine.pair_of(m.rule) else {
+                continue;
+            };
+            let best = self
+                .matches
+                .iter()
+                .enumerate()
+                .filter(|(j, o)| o.rule == other && !consumed[*j])
+                .map(|(j, _)| (j, placed[i].0.abs_diff(placed[j].0)))
+                .filter(|&(_, d)| d <= within as u64)
+                .min_by_key(|&(j, d)| (d, j));
+            if let Some((j, _)) = best {
+                consumed[j] = true;
+                pairs[i] = Some(j);
+            }
+        }
+        for (i, m) in self.matches.iter().enumerate() {
+            if consumed[i] && pairs[i].is_none() {
+                continue;
+            }
+            let rule = &rules[m.rule];
+            let (line, column) = placed[i];
+            let mut f = Finding::new(
+                rule,
+                text[m.secret_start..m.secret_end].to_vec(),
+                Location {
+                    origin: origin.clone(),
+                    line,
+                    column,
+                },
+            );
+            f.entropy = m.entropy;
+            f.checksum_valid = m.checksum_valid;
+            if let Some(j) = pairs[i] {
+                let o = &self.matches[j];
+                let orule = &rules[o.rule];
+                let secret = text[o.secret_start..o.secret_end].to_vec();
+                f.pair = Some(Box::new(Paired {
+                    rule_id: orule.id.clone(),
+                    fingerprint: crate::finding::fingerprint(&orule.id, &secret),
+                    secret: crate::finding::Secret::new(secret),
+                    line: placed[j].0,
+                    column: placed[j].1,
+                    redact_prefix: orule.redact_prefix,
+                }));
+            }
+            sink.finding(f);
+        }
+        if self.decoders.is_active() {
+            self.scan_decoded(stream, text, origin, sink);
+        }
+    }
+
+    /// Run the decoders over the chunk (and over what they decode, to the depth limit) and
+    /// report matches at the location of the outermost encoded run.
+    fn scan_decoded(
+        &mut self,
+        stream: &Stream,
+        text: &[u8],
+        origin: &Arc<Origin>,
+        sink: &mut dyn Sink,
+    ) {
+        struct Pending {
+            at: usize,
+            bytes: Vec<u8>,
+            via: Vec<&'static str>,
+        }
+        let mut queue: Vec<(Pending, usize)> = Vec::new();
+        for d in &self.decoders.decoders {
+            self.decoded.clear();
+            d.decode(text, &mut self.decoded);
+            for run in self.decoded.drain(..) {
+                if run.end > stream.done {
+                    let p = Pending {
+                        at: run.start,
+                        bytes: run.bytes,
+                        via: vec![d.name()],
+                    };
+                    queue.push((p, 1));
+                }
+            }
+        }
+        let mut lines = LineCounter::new(stream.line_base);
+        queue.sort_by_key(|(p, _)| p.at);
+        let mut i = 0;
+        while i < queue.len() {
+            let depth = queue[i].1;
+            let (at, bytes, via) = {
+                let p = &queue[i].0;
+                (p.at, p.bytes.clone(), p.via.clone())
+            };
+            self.matches.clear();
+            self.engine
+                .scan(&bytes, &mut self.scratch, &mut self.matches);
+            let (line, column) = lines.at(text, stream.col_base, stream.line_base, at);
+            for m in &self.matches {
+                let rule = &self.engine.rules()[m.rule];
+                let mut f = Finding::new(
+                    rule,
+                    bytes[m.secret_start..m.secret_end].to_vec(),
+                    Location {
+                        origin: origin.clone(),
+                        line,
+                        column,
+                    },
+                );
+                f.entropy = m.entropy;
+                f.checksum_valid = m.checksum_valid;
+                f.decoded = via.clone();
+                sink.finding(f);
+            }
+            if depth < self.decoders.max_depth {
+                for d in &self.decoders.decoders {
+                    self.decoded.clear();
+                    d.decode(&bytes, &mut self.decoded);
+                    for run in self.decoded.drain(..) {
+                        let mut v = via.clone();
+                        v.push(d.name());
+                        queue.push((
+                            Pending {
+                                at,
+                                bytes: run.bytes,
+                                via: v,
+                            },
+                            depth + 1,
+                        ));
+                    }
+                }
+            }
+            i += 1;
+        }
+    }
+}
+
+/// Where to cut a line too long to scan whole: after the last delimiter (a byte that cannot be
+/// inside a token) in its final `LONG_LINE_OVERLAP` bytes, or at the end if there is none.
+fn soft_cut(pending: &[u8]) -> usize {
+    let n = pending.len();
+    let lo = n.saturating_sub(LONG_LINE_OVERLAP);
+    pending[lo..]
+        .iter()
+        .rposition(|&b| {
+            matches!(
+                b,
+                b' ' | b'\t' | b',' | b';' | b'"' | b'\'' | b'\r' | b'<' | b'>'
+            )
+        })
+        .map_or(n, |i| lo + i + 1)
+}
+
+fn read_some(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match reader.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            r => return r,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::Decoder;
+    use crate::rules;
+
+    #[derive(Default)]
+    struct Collect {
+        found: Vec<Finding>,
+        notes: Vec<String>,
+    }
+
+    impl Sink for Collect {
+        fn finding(&mut self, f: Finding) {
+            self.found.push(f);
+        }
+        fn note(&mut self, m: String) {
+            self.notes.push(m);
+        }
+    }
+
+    fn engine() -> Engine {
+        Engine::new(rules::builtin().unwrap()).unwrap()
+    }
+
+    fn scan_with(engine: &Engine, decoders: &Decoders, input: &[u8]) -> Collect {
+        let mut s = Scanner::new(engine, decoders, Options::default());
+        let mut c = Collect::default();
+        let origin = Arc::new(Origin::Stdin);
+        let out = s.scan_bytes(input, &origin, &mut c);
+        assert!(out.error.is_none());
+        assert_eq!(out.bytes, input.len() as u64);
+        c
+    }
+
+    fn scan(input: &[u8]) -> Collect {
+        scan_with(&engine(), &Decoders::none(), input)
+    }
+
+    fn summary(c: &Collect) -> Vec<(String, String, u64, u64)> {
+        c.found
+            .iter()
+            .map(|f| {
+                (
+                    f.rule_id.clone(),
+                    String::from_utf8_lossy(f.secret.expose()).into_owned(),
+                    f.location.line,
+                    f.location.column,
+                )
+            })
+            .collect()
+    }
+
+    const GH: &str = "ghp_Zq3kYb8TfW2mN5rXc7vH1jL9pD4sGa0t7Hkq";
+
+    #[test]
+    fn line_and_column_after_ansi_and_crlf() {
+        let input = format!("one\r\ntwo\r\n\x1b[32mtoken={GH}\x1b[0m\r\nfour\n");
+        let c = scan(input.as_bytes());
+        assert_eq!(summary(&c), vec![("github-pat".into(), GH.into(), 3, 7)]);
+    }
+
+    #[test]
+    fn carriage_return_redraws_restart_columns_but_not_lines() {
+        let input = format!("a\nDownloading 10%\rDownloading 90%\r{GH}\nb\n");
+        let c = scan(input.as_bytes());
+        assert_eq!(summary(&c), vec![("github-pat".into(), GH.into(), 2, 1)]);
+    }
+
+    #[test]
+    fn columns_count_characters() {
+        let input = format!("✔ ✔ {GH}\n");
+        assert_eq!(summary(&scan(input.as_bytes()))[0].3, 5);
+    }
+
+    #[test]
+    fn circleci_json_is_decoded_and_lines_count_within_messages() {
+        let body = serde_json::to_string(&serde_json::json!([
+            {"message": "#!/bin/bash -eo pipefail\r\nnpm ci\r\n", "time": "2022-12-28T10:00:00.000Z", "type": "out"},
+            {"message": format!("\u{1b}[33mwarn\u{1b}[0m\r\n+ echo \"{GH}\"\r\n"), "time": "2022-12-28T10:00:01.000Z", "type": "err"}
+        ]))
+        .unwrap();
+        let c = scan(body.as_bytes());
+        assert_eq!(summary(&c), vec![("github-pat".into(), GH.into(), 4, 9)]);
+    }
+
+    #[test]
+    fn malformed_json_is_scanned_as_text_with_a_note() {
+        let body = format!("[{{\"message\": \"token {GH}\", \"time\": ");
+        let c = scan(body.as_bytes());
+        assert_eq!(c.found.len(), 1);
+        assert!(
+            c.notes[0].contains("not valid CircleCI step output JSON"),
+            "{:?}",
+            c.notes
+        );
+    }
+
+    /// Splitting the input at any read size must not change what is found or where.
+    #[test]
+    fn chunking_does_not_change_findings() {
+        let engine = engine();
+        let decoders = Decoders::none();
+        let mut input = Vec::new();
+        for i in 0..3000 {
+            input
+                .extend_from_slice(format!("line {i} with some ordinary build noise\n").as_bytes());
+            if i % 700 == 5 {
+                input.extend_from_slice(format!("export GITHUB_TOKEN={GH}\n").as_bytes());
+            }
+            if i == 1500 {
+                input.extend_from_slice(pem().as_bytes());
+            }
+        }
+        let whole = summary(&scan_with(&engine, &decoders, &input));
+        assert_eq!(whole.len(), 6, "{whole:?}");
+        struct Trickle<'a>(&'a [u8], usize);
+        impl Read for Trickle<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let n = self.1.min(self.0.len()).min(buf.len());
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        for step in [1usize, 7, 100, 4096, 65536] {
+            let mut s = Scanner::new(&engine, &decoders, Options::default());
+            let mut c = Collect::default();
+            s.scan_reader(Trickle(&input, step), &Arc::new(Origin::Stdin), &mut c);
+            assert_eq!(summary(&c), whole, "read size {step}");
+        }
+    }
+
+    fn pem() -> String {
+        let body: String = (0..20)
+            .map(|i| {
+                format!(
+                    "{}\n",
+                    "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7"
+                        .chars()
+                        .cycle()
+                        .skip(i * 3)
+                        .take(64)
+                        .collect::<String>()
+                )
+            })
+            .collect();
+        format!("-----BEGIN RSA PRIVATE KEY-----\n{body}-----END RSA PRIVATE KEY-----\n")
+    }
+
+    #[test]
+    fn long_lines_are_cut_without_losing_secrets() {
+        let mut input = vec![b'a'; MAX_LINE_CHUNK - 20];
+        input.extend_from_slice(format!(" {GH} ").as_bytes());
+        input.extend(std::iter::repeat(b'b').take(MAX_LINE_CHUNK));
+        input.extend_from_slice(format!(" {GH}\n").as_bytes());
+        let c = scan(&input);
+        let s = summary(&c);
+        assert_eq!(s.len(), 2, "{s:?}");
+        assert_eq!(s[0].3, (MAX_LINE_CHUNK - 20 + 2) as u64);
+        assert_eq!(s[1].3, (2 * MAX_LINE_CHUNK + 24) as u64);
+    }
+
+    /// Test decoder: text between `<<` and `>>` is ROT1-encoded (letters shifted by one,
+    /// `<` `>` written as `{` `}`), so nesting one encoding in another is possible.
+    struct Rot1;
+    fn rot(c: u8, by: i8) -> u8 {
+        let shift = |base: u8| (((c - base) as i8 + by).rem_euclid(26) as u8) + base;
+        match c {
+            b'a'..=b'z' => shift(b'a'),
+            b'A'..=b'Z' => shift(b'A'),
+            b'{' if by < 0 => b'<',
+            b'}' if by < 0 => b'>',
+            b'<' if by > 0 => b'{',
+            b'>' if by > 0 => b'}',
+            _ => c,
+        }
+    }
+    fn encode(s: &str) -> String {
+        format!(
+            "<<{}>>",
+            String::from_utf8(s.bytes().map(|c| rot(c, 1)).collect()).unwrap()
+        )
+    }
+    impl Decoder for Rot1 {
+        fn name(&self) -> &'static str {
+            "rot1"
+        }
+        fn decode(&self, text: &[u8], out: &mut Vec<Decoded>) {
+            let mut at = 0;
+            while let Some(s) = memchr::memmem::find(&text[at..], b"<<") {
+                let s = at + s;
+                let Some(e) = memchr::memmem::find(&text[s..], b">>") else {
+                    break;
+                };
+                let e = s + e + 2;
+                out.push(Decoded {
+                    start: s,
+                    end: e,
+                    bytes: text[s + 2..e - 2].iter().map(|&c| rot(c, -1)).collect(),
+                });
+                at = e;
+            }
+        }
+    }
+
+    #[test]
+    fn decoded_views_report_the_encoded_runs_location() {
+        let engine = engine();
+        let decoders = Decoders {
+            decoders: vec![Box::new(Rot1)],
+            max_depth: 2,
+        };
+        let input = format!("x\n  see {}\n", encode(GH));
+        let c = scan_with(&engine, &decoders, input.as_bytes());
+        assert_eq!(summary(&c), vec![("github-pat".into(), GH.into(), 2, 7)]);
+        assert_eq!(c.found[0].decoded, vec!["rot1"]);
+        // Nested: the outer run decodes to text holding another run.
+        let input = format!("{}\n", encode(&encode(GH)));
+        let c = scan_with(&engine, &decoders, input.as_bytes());
+        assert_eq!(summary(&c), vec![("github-pat".into(), GH.into(), 1, 1)]);
+        assert_eq!(c.found[0].decoded, vec!["rot1", "rot1"]);
+        // Depth 1 stops before the inner run.
+        let shallow = Decoders {
+            decoders: vec![Box::new(Rot1)],
+            max_depth: 1,
+        };
+        assert!(scan_with(&engine, &shallow, input.as_bytes())
+            .found
+            .is_empty());
+    }
+}
