@@ -119,6 +119,10 @@ pub struct RuleSyntax {
     /// The match may span lines (PEM blocks): the window runs past line ends.
     #[serde(default)]
     pub multiline: bool,
+    /// A catch-all rule (assignments, URLs, auth headers): its match is dropped where a
+    /// specific rule reports an overlapping secret, so one credential is one finding.
+    #[serde(default)]
+    pub generic: bool,
     #[serde(default)]
     pub pair: Option<PairSpec>,
     /// How many leading characters of the secret redaction may show (default: a `prefix_`).
@@ -150,6 +154,7 @@ pub struct Rule {
     pub allowlist: Vec<Regex>,
     pub checksum: Option<Checksum>,
     pub multiline: bool,
+    pub generic: bool,
     pub pair: Option<PairSpec>,
     pub redact_prefix: Option<usize>,
     /// Where the rule was loaded from (`builtin:aws.toml` or a path).
@@ -255,6 +260,7 @@ impl Rule {
             allowlist,
             checksum: syntax.checksum,
             multiline: syntax.multiline,
+            generic: syntax.generic,
             pair: syntax.pair,
             redact_prefix: syntax.redact_prefix,
             origin: origin.to_string(),

@@ -1,8 +1,9 @@
-//! Rule self-tests: every rule's examples must be found, through the same engine a scan uses,
-//! and none of its negative examples. `cisleuth rules check` and the test suite both call
+//! Rule self-tests: every rule's examples must be found, through the same normaliser and
+//! engine a scan uses, and none of its negative examples. `cisleuth rules check` and the test suite both call
 //! [`check`], so a rule file that ships has passed it.
 
 use super::{Engine, Match};
+use crate::normalise::strip_ansi;
 use crate::rules::Rule;
 
 /// Counts of what [`check`] ran.
@@ -31,11 +32,12 @@ pub fn check(rules: Vec<Rule>) -> Result<Checked, Vec<String>> {
         for (n, ex) in rule.examples.iter().enumerate() {
             counts.examples += 1;
             found.clear();
-            engine.scan(ex.text.as_bytes(), &mut scratch, &mut found);
+            let text = strip_ansi(ex.text.as_bytes());
+            engine.scan(&text, &mut scratch, &mut found);
             let secrets: Vec<&[u8]> = found
                 .iter()
                 .filter(|m| m.rule == idx)
-                .map(|m| &ex.text.as_bytes()[m.secret_start..m.secret_end])
+                .map(|m| &text[m.secret_start..m.secret_end])
                 .collect();
             if !secrets.contains(&ex.secret.as_bytes()) {
                 let got: Vec<String> = secrets
@@ -65,7 +67,8 @@ pub fn check(rules: Vec<Rule>) -> Result<Checked, Vec<String>> {
         for (n, neg) in rule.negative_examples.iter().enumerate() {
             counts.negative_examples += 1;
             found.clear();
-            engine.scan(neg.as_bytes(), &mut scratch, &mut found);
+            let text = strip_ansi(neg.as_bytes());
+            engine.scan(&text, &mut scratch, &mut found);
             if let Some(m) = found.iter().find(|m| m.rule == idx) {
                 problems.push(format!(
                     "{} ({}): negative example {} {:?} matched {:?}",
@@ -73,7 +76,7 @@ pub fn check(rules: Vec<Rule>) -> Result<Checked, Vec<String>> {
                     rule.origin,
                     n + 1,
                     neg,
-                    String::from_utf8_lossy(&neg.as_bytes()[m.secret_start..m.secret_end])
+                    String::from_utf8_lossy(&text[m.secret_start..m.secret_end])
                 ));
             }
         }

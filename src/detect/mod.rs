@@ -193,6 +193,33 @@ impl Engine {
             kept += 1;
         }
         out.truncate(kept);
+        self.drop_shadowed(out, first);
+    }
+
+    /// Drop matches of generic rules whose secret overlaps a specific rule's secret.
+    fn drop_shadowed(&self, out: &mut Vec<Match>, first: usize) {
+        let found = &out[first..];
+        if !found.iter().any(|m| self.rules[m.rule].generic) {
+            return;
+        }
+        let specific: Vec<(usize, usize)> = found
+            .iter()
+            .filter(|m| !self.rules[m.rule].generic)
+            .map(|m| (m.secret_start, m.secret_end))
+            .collect();
+        if specific.is_empty() {
+            return;
+        }
+        let mut i = first;
+        out.retain(|m| {
+            let keep = i < first
+                || !self.rules[m.rule].generic
+                || !specific
+                    .iter()
+                    .any(|&(s, e)| m.secret_start < e && s < m.secret_end);
+            i += 1;
+            keep
+        });
     }
 
     fn collect_windows(&self, hay: &[u8], scratch: &mut Scratch) {
