@@ -72,6 +72,12 @@ pub fn hex(bytes: &[u8]) -> String {
 /// ellipsis, and the last four characters. Short secrets show less: under 12 characters only
 /// the prefix, under 8 nothing at all.
 pub fn redact(secret: &[u8], prefix_len: Option<usize>) -> String {
+    // A PEM block: the header line names the key type and is not secret; the body is.
+    if secret.starts_with(b"-----BEGIN ") {
+        if let Some(end) = memchr::memmem::find(&secret[11..], b"-----") {
+            return format!("{}…", String::from_utf8_lossy(&secret[..11 + end + 5]));
+        }
+    }
     let text = String::from_utf8_lossy(secret);
     let chars: Vec<char> = text.chars().collect();
     let n = chars.len();
@@ -207,6 +213,13 @@ mod tests {
         assert_eq!(redact(b"hunter2", None), "…");
         assert_eq!(redact(b"pass_word1", None), "pass_…");
         assert_eq!(redact(b"plainsecretvalue", None), "…alue");
+        assert_eq!(
+            redact(
+                b"-----BEGIN RSA PRIVATE KEY-----\nMIIEsecret\n-----END RSA PRIVATE KEY-----",
+                None
+            ),
+            "-----BEGIN RSA PRIVATE KEY-----…"
+        );
     }
 
     #[test]

@@ -24,7 +24,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("cisleuth: error: {e:#}");
+            eprintln!("cisleuth: error: {}", cmd::error_line(&e));
             ExitCode::from(cmd::scan::exit::ERROR)
         }
     }

@@ -93,7 +93,8 @@ impl AnsiStripper {
                     }
                 },
                 State::Csi => match b {
-                    0x30..=0x3f | 0x20..=0x2f => State::Csi,
+                    // Parameter (0x30-0x3f) and intermediate (0x20-0x2f) bytes.
+                    0x20..=0x3f => State::Csi,
                     0x40..=0x7e => State::Text,
                     0x1b => State::Esc,
                     // Malformed: give the byte back as text.

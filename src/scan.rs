@@ -97,9 +97,9 @@ impl Stream {
     }
 }
 
-/// Characters (not bytes) in `bytes`: UTF-8 continuation bytes do not count.
+/// Characters (not bytes) in `bytes`; each byte of invalid UTF-8 counts as one.
 fn char_count(bytes: &[u8]) -> u64 {
-    bytes.iter().filter(|&&b| (b & 0xc0) != 0x80).count() as u64
+    String::from_utf8_lossy(bytes).chars().count() as u64
 }
 
 /// Turns ascending byte offsets of a chunk into line and column numbers without rescanning.
@@ -378,6 +378,8 @@ impl<'e> Scanner<'e> {
                 let o = &self.matches[j];
                 let orule = &rules[o.rule];
                 let secret = text[o.secret_start..o.secret_end].to_vec();
+                // The pair is a usable credential: it is as severe as its worse half.
+                f.severity = f.severity.max(orule.severity);
                 f.pair = Some(Box::new(Paired {
                     rule_id: orule.id.clone(),
                     fingerprint: crate::finding::fingerprint(&orule.id, &secret),

@@ -41,7 +41,7 @@ pub fn run(cmd: RulesCommand) -> Result<ExitCode> {
             let set = match rules::load(&dirs) {
                 Ok(s) => s,
                 Err(e) => {
-                    eprintln!("cisleuth: error: {e:#}");
+                    eprintln!("cisleuth: error: {}", super::error_line(&e));
                     return Ok(ExitCode::from(2));
                 }
             };

@@ -113,7 +113,7 @@ pub fn run(cmd: ScanCommand) -> Result<ExitCode> {
     let writer = {
         let run = run.clone();
         let quiet = opts.quiet;
-        std::thread::spawn(move || write_all(rx, report, &run, quiet, streaming))
+        std::thread::spawn(move || write_all(rx, report, &run, quiet, streaming, started))
     };
     match cmd {
         ScanCommand::Path { paths, .. } => {
@@ -127,10 +127,7 @@ pub fn run(cmd: ScanCommand) -> Result<ExitCode> {
         ScanCommand::Stdin { .. } => scan_stdin(&run, &tx),
     }
     drop(tx);
-    let mut counts = writer.join().expect("writer thread panicked");
-    counts.inputs = run.inputs.load(Ordering::Relaxed);
-    counts.bytes = run.bytes.load(Ordering::Relaxed);
-    counts.elapsed_secs = started.elapsed().as_secs_f64();
+    let counts = writer.join().expect("writer thread panicked");
     // The report is closed by the writer; the summary line goes to stderr.
     if !opts.quiet {
         eprintln!("cisleuth: {}", counts.line());
@@ -168,6 +165,7 @@ fn write_all(
     run: &Run,
     quiet: bool,
     streaming: bool,
+    started: Instant,
 ) -> Summary {
     let mut s = Summary::default();
     let mut out_ok = true;
@@ -213,6 +211,10 @@ fn write_all(
             }
         }
     }
+    // Every worker has finished (the channel is closed), so the counters are final.
+    s.inputs = run.inputs.load(Ordering::Relaxed);
+    s.bytes = run.bytes.load(Ordering::Relaxed);
+    s.elapsed_secs = started.elapsed().as_secs_f64();
     if out_ok {
         check(report.finish(&s), &mut out_ok, &mut s);
     }
