@@ -37,7 +37,9 @@ impl Rng {
         self.0
     }
     fn pick(&mut self, alphabet: &[u8], n: usize) -> String {
-        (0..n).map(|_| alphabet[(self.next() % alphabet.len() as u64) as usize] as char).collect()
+        (0..n)
+            .map(|_| alphabet[(self.next() % alphabet.len() as u64) as usize] as char)
+            .collect()
     }
 }
 
@@ -55,13 +57,34 @@ fn ci_log(mib: usize, secrets: usize) -> Vec<u8> {
     let mut planted = 0;
     while out.len() < target {
         let line = match r.next() % 10 {
-            0 => format!("\x1b[32m✔\x1b[0m {} tests passed ({}ms)", r.pick(LOWER, 8), r.next() % 999),
-            1 => format!("npm WARN deprecated {}@1.{}.0: this package is no longer supported", r.pick(LOWER, 6), r.next() % 20),
+            0 => format!(
+                "\x1b[32m✔\x1b[0m {} tests passed ({}ms)",
+                r.pick(LOWER, 8),
+                r.next() % 999
+            ),
+            1 => format!(
+                "npm WARN deprecated {}@1.{}.0: this package is no longer supported",
+                r.pick(LOWER, 6),
+                r.next() % 20
+            ),
             2 => format!("sha256:{}: Pull complete", r.pick(HEX, 64)),
             3 => format!("      \"integrity\": \"sha512-{}==\",", r.pick(B62, 86)),
-            4 => format!("[12:00:{:02}] INFO request id={}-{}-{} status=200", r.next() % 60, r.pick(HEX, 8), r.pick(HEX, 4), r.pick(HEX, 12)),
-            5 => format!("export CIRCLE_SHA1={} CIRCLE_BUILD_NUM={}", r.pick(HEX, 40), r.next() % 99999),
-            6 => format!("  at org.junit.runners.ParentRunner.runChildren(ParentRunner.java:{})", r.next() % 400),
+            4 => format!(
+                "[12:00:{:02}] INFO request id={}-{}-{} status=200",
+                r.next() % 60,
+                r.pick(HEX, 8),
+                r.pick(HEX, 4),
+                r.pick(HEX, 12)
+            ),
+            5 => format!(
+                "export CIRCLE_SHA1={} CIRCLE_BUILD_NUM={}",
+                r.pick(HEX, 40),
+                r.next() % 99999
+            ),
+            6 => format!(
+                "  at org.junit.runners.ParentRunner.runChildren(ParentRunner.java:{})",
+                r.next() % 400
+            ),
             7 => format!("Collecting {}==1.{}.0", r.pick(LOWER, 7), r.next() % 30),
             8 => format!("Downloading {} {}%\r", r.pick(LOWER, 5), r.next() % 100),
             _ => r.pick(b"abcdefghijklmnopqrstuvwxyz      ", 60),
@@ -84,7 +107,11 @@ fn keyword_dense(mib: usize) -> Vec<u8> {
     let kws = ["token", "secret", "password", "api_key", "key", "auth"];
     while out.len() < mib << 20 {
         let kw = kws[(r.next() % kws.len() as u64) as usize];
-        out.push_str(&format!("{kw}={} {kw} used for {}\n", r.pick(LOWER, 8), r.pick(LOWER, 12)));
+        out.push_str(&format!(
+            "{kw}={} {kw} used for {}\n",
+            r.pick(LOWER, 8),
+            r.pick(LOWER, 12)
+        ));
     }
     out.into_bytes()
 }
@@ -94,7 +121,10 @@ fn bench(c: &mut Criterion) {
     let decoders = Decoders::none();
     let origin = Arc::new(Origin::Stdin);
     let mut scanner = Scanner::new(&engine, &decoders, Options::default());
-    let inputs = [("ci-log", ci_log(16, 40), 40), ("keyword-dense", keyword_dense(4), 0)];
+    let inputs = [
+        ("ci-log", ci_log(16, 40), 40),
+        ("keyword-dense", keyword_dense(4), 0),
+    ];
     let mut g = c.benchmark_group("scan");
     for (name, data, expect) in &inputs {
         let mut n = Count(0);
