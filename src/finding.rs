@@ -14,6 +14,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::detect::Match;
 use crate::rules::{Confidence, Rule, Severity};
 
 /// Secret bytes. `Debug` never shows them.
@@ -180,6 +181,14 @@ impl Finding {
             decoded: Vec::new(),
             pair: None,
         }
+    }
+
+    /// A finding for engine match `m` of `rule` in `hay`, reported at `location`.
+    pub fn from_match(rule: &Rule, m: &Match, hay: &[u8], location: Location) -> Finding {
+        let mut f = Finding::new(rule, hay[m.secret_start..m.secret_end].to_vec(), location);
+        f.entropy = m.entropy;
+        f.checksum_valid = m.checksum_valid;
+        f
     }
 
     /// The redacted form of the secret.

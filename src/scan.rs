@@ -14,6 +14,7 @@
 //! 50 MB by CircleCI; here by `max_json_bytes`), decoded and scanned as the joined messages.
 //! JSON that does not parse is scanned as plain text with a note: nothing is lost.
 
+use std::collections::VecDeque;
 use std::io::{self, Read};
 use std::sync::Arc;
 
@@ -361,19 +362,13 @@ impl<'e> Scanner<'e> {
             if consumed[i] && pairs[i].is_none() {
                 continue;
             }
-            let rule = &rules[m.rule];
             let (line, column) = placed[i];
-            let mut f = Finding::new(
-                rule,
-                text[m.secret_start..m.secret_end].to_vec(),
-                Location {
-                    origin: origin.clone(),
-                    line,
-                    column,
-                },
-            );
-            f.entropy = m.entropy;
-            f.checksum_valid = m.checksum_valid;
+            let location = Location {
+                origin: origin.clone(),
+                line,
+                column,
+            };
+            let mut f = Finding::from_match(&rules[m.rule], m, text, location);
             if let Some(j) = pairs[i] {
                 let o = &self.matches[j];
                 let orule = &rules[o.rule];
@@ -405,74 +400,60 @@ impl<'e> Scanner<'e> {
         origin: &Arc<Origin>,
         sink: &mut dyn Sink,
     ) {
+        /// Decoded bytes still to scan: where their outermost run starts, and how they came.
         struct Pending {
             at: usize,
             bytes: Vec<u8>,
             via: Vec<&'static str>,
         }
-        let mut queue: Vec<(Pending, usize)> = Vec::new();
+        let mut queue: VecDeque<Pending> = VecDeque::new();
         for d in &self.decoders.decoders {
             self.decoded.clear();
             d.decode(text, &mut self.decoded);
-            for run in self.decoded.drain(..) {
-                if run.end > stream.done {
-                    let p = Pending {
+            queue.extend(
+                self.decoded
+                    .drain(..)
+                    .filter(|run| run.end > stream.done)
+                    .map(|run| Pending {
                         at: run.start,
                         bytes: run.bytes,
                         via: vec![d.name()],
-                    };
-                    queue.push((p, 1));
-                }
-            }
+                    }),
+            );
         }
+        queue.make_contiguous().sort_by_key(|p| p.at);
         let mut lines = LineCounter::new(stream.line_base);
-        queue.sort_by_key(|(p, _)| p.at);
-        let mut i = 0;
-        while i < queue.len() {
-            let depth = queue[i].1;
-            let (at, bytes, via) = {
-                let p = &queue[i].0;
-                (p.at, p.bytes.clone(), p.via.clone())
-            };
+        while let Some(p) = queue.pop_front() {
             self.matches.clear();
             self.engine
-                .scan(&bytes, &mut self.scratch, &mut self.matches);
-            let (line, column) = lines.at(text, stream.col_base, stream.line_base, at);
+                .scan(&p.bytes, &mut self.scratch, &mut self.matches);
+            let (line, column) = lines.at(text, stream.col_base, stream.line_base, p.at);
             for m in &self.matches {
-                let rule = &self.engine.rules()[m.rule];
-                let mut f = Finding::new(
-                    rule,
-                    bytes[m.secret_start..m.secret_end].to_vec(),
-                    Location {
-                        origin: origin.clone(),
-                        line,
-                        column,
-                    },
-                );
-                f.entropy = m.entropy;
-                f.checksum_valid = m.checksum_valid;
-                f.decoded = via.clone();
+                let location = Location {
+                    origin: origin.clone(),
+                    line,
+                    column,
+                };
+                let mut f =
+                    Finding::from_match(&self.engine.rules()[m.rule], m, &p.bytes, location);
+                f.decoded = p.via.clone();
                 sink.finding(f);
             }
-            if depth < self.decoders.max_depth {
+            if p.via.len() < self.decoders.max_depth {
                 for d in &self.decoders.decoders {
                     self.decoded.clear();
-                    d.decode(&bytes, &mut self.decoded);
+                    d.decode(&p.bytes, &mut self.decoded);
                     for run in self.decoded.drain(..) {
-                        let mut v = via.clone();
-                        v.push(d.name());
-                        queue.push((
-                            Pending {
-                                at,
-                                bytes: run.bytes,
-                                via: v,
-                            },
-                            depth + 1,
-                        ));
+                        let mut via = p.via.clone();
+                        via.push(d.name());
+                        queue.push_back(Pending {
+                            at: p.at,
+                            bytes: run.bytes,
+                            via,
+                        });
                     }
                 }
             }
-            i += 1;
         }
     }
 }

@@ -9,7 +9,7 @@
 //! findings exits 2, not 0: a partial scan must never look clean.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, IsTerminal, Read, Write};
+use std::io::{self, BufRead, BufReader, IsTerminal, Read};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -287,7 +287,28 @@ fn scan_file(run: &Run, scanner: &mut Scanner<'_>, path: &Path, tx: &SyncSender<
         return;
     }
     let origin = Arc::new(Origin::File { path: name.clone() });
-    let reader = match maybe_gunzip(BufReader::with_capacity(READ_SIZE, file)) {
+    scan_input(
+        run,
+        scanner,
+        BufReader::with_capacity(READ_SIZE, file),
+        &origin,
+        false,
+        tx,
+    );
+}
+
+/// Scan one input (gunzipped if it is gzip) and report its findings, bytes and read error.
+/// `immediate` sends each finding as soon as it is found (a pipe), instead of in batches.
+fn scan_input(
+    run: &Run,
+    scanner: &mut Scanner<'_>,
+    reader: impl BufRead,
+    origin: &Arc<Origin>,
+    immediate: bool,
+    tx: &SyncSender<Msg>,
+) {
+    let name = origin.display_name();
+    let reader = match maybe_gunzip(reader) {
         Ok(r) => r,
         Err(e) => {
             let _ = tx.send(Msg::Error(format!("{name}: {e}")));
@@ -297,9 +318,9 @@ fn scan_file(run: &Run, scanner: &mut Scanner<'_>, path: &Path, tx: &SyncSender<
     let mut sink = ChannelSink {
         tx,
         batch: Vec::new(),
-        immediate: false,
+        immediate,
     };
-    let outcome = scanner.scan_reader(reader, &origin, &mut sink);
+    let outcome = scanner.scan_reader(reader, origin, &mut sink);
     sink.flush();
     run.inputs.fetch_add(1, Ordering::Relaxed);
     run.bytes.fetch_add(outcome.bytes, Ordering::Relaxed);
@@ -313,29 +334,14 @@ fn scan_file(run: &Run, scanner: &mut Scanner<'_>, path: &Path, tx: &SyncSender<
 
 fn scan_stdin(run: &Run, tx: &SyncSender<Msg>) {
     let mut scanner = Scanner::new(&run.engine, &run.decoders, run.options.clone());
-    let origin = Arc::new(Origin::Stdin);
     let stdin = io::stdin();
-    let reader = match maybe_gunzip(BufReader::with_capacity(64 * 1024, stdin.lock())) {
-        Ok(r) => r,
-        Err(e) => {
-            let _ = tx.send(Msg::Error(format!("<stdin>: {e}")));
-            return;
-        }
-    };
-    let mut sink = ChannelSink {
+    let reader = BufReader::with_capacity(64 * 1024, stdin.lock());
+    scan_input(
+        run,
+        &mut scanner,
+        reader,
+        &Arc::new(Origin::Stdin),
+        true,
         tx,
-        batch: Vec::new(),
-        immediate: true,
-    };
-    let outcome = scanner.scan_reader(reader, &origin, &mut sink);
-    sink.flush();
-    run.inputs.fetch_add(1, Ordering::Relaxed);
-    run.bytes.fetch_add(outcome.bytes, Ordering::Relaxed);
-    if let Some(e) = outcome.error {
-        let _ = tx.send(Msg::Error(format!(
-            "<stdin>: read failed after {} bytes (everything before was scanned): {e}",
-            outcome.bytes
-        )));
-    }
-    let _ = io::stderr().flush();
+    );
 }
