@@ -18,7 +18,7 @@ use std::collections::VecDeque;
 use std::io::{self, Read};
 use std::sync::Arc;
 
-use memchr::{memchr, memchr_iter, memrchr, memrchr2};
+use memchr::{memchr_iter, memrchr, memrchr2};
 
 use crate::decode::{Decoded, Decoders};
 use crate::detect::{Engine, Match, Scratch, MAX_MATCH_LEN};
@@ -267,13 +267,18 @@ impl<'e> Scanner<'e> {
         sink: &mut dyn Sink,
     ) {
         let mut text = std::mem::take(&mut self.text);
+        // Invariant between calls: the text after `done` holds no `\n` (it would have been
+        // scanned), so only the newly appended bytes need searching; a long line arriving in
+        // small reads stays linear.
+        let mut fresh = text.len();
         stream.ansi.push(raw, &mut text);
         loop {
             let pending = &text[stream.done..];
+            let search_from = fresh.max(stream.done);
             let (cut, long_line) = if eof {
                 (text.len(), false)
-            } else if let Some(i) = memrchr(b'\n', pending) {
-                (stream.done + i + 1, false)
+            } else if let Some(i) = memrchr(b'\n', &text[search_from..]) {
+                (search_from + i + 1, false)
             } else if pending.len() >= MAX_LINE_CHUNK {
                 (stream.done + soft_cut(pending), true)
             } else {
@@ -296,7 +301,10 @@ impl<'e> Scanner<'e> {
             };
             text.drain(..keep_from);
             stream.done = cut - keep_from;
-            if eof || memchr(b'\n', &text[stream.done..]).is_none() && !long_line {
+            fresh = text.len();
+            // After a cut at the last line end nothing pending holds a `\n`; only a long line
+            // may need cutting again.
+            if eof || !long_line {
                 break;
             }
         }

@@ -327,6 +327,12 @@ impl Engine {
     }
 }
 
+/// The engine is shared by reference across rayon workers.
+const _: () = {
+    const fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Engine>();
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;
