@@ -158,6 +158,9 @@ pub struct Finding {
     pub entropy: f32,
     pub checksum_valid: Option<bool>,
     pub location: Location,
+    /// Byte offsets `[start, end)` of the secret in the normalised input (after escape removal
+    /// and step-JSON decoding); for a decoded secret, of the encoded run that holds it.
+    pub span: (u64, u64),
     /// Encodings peeled off to reach the secret, outermost first (empty for plain text).
     pub decoded: Vec<&'static str>,
     pub pair: Option<Box<Paired>>,
@@ -178,6 +181,7 @@ impl Finding {
             entropy: 0.0,
             checksum_valid: None,
             location,
+            span: (0, 0),
             decoded: Vec::new(),
             pair: None,
         }

@@ -83,6 +83,7 @@ pub fn finding_json(f: &Finding, show_secrets: bool) -> Value {
         "checksum_valid": f.checksum_valid,
         "remediation": f.remediation,
         "location": f.location,
+        "span": {"start": f.span.0, "end": f.span.1},
         "decoded": f.decoded,
     });
     let obj = v.as_object_mut().expect("object");

@@ -85,6 +85,8 @@ struct Stream {
     line_base: u64,
     /// Characters between the last line or segment start and `text[0]`.
     col_base: u64,
+    /// Offset of `text[0]` in the whole normalised input.
+    offset_base: u64,
 }
 
 impl Stream {
@@ -94,6 +96,7 @@ impl Stream {
             done: 0,
             line_base: 1,
             col_base: 0,
+            offset_base: 0,
         }
     }
 }
@@ -300,6 +303,7 @@ impl<'e> Scanner<'e> {
                 None => stream.col_base + char_count(dropped),
             };
             text.drain(..keep_from);
+            stream.offset_base += keep_from as u64;
             stream.done = cut - keep_from;
             fresh = text.len();
             // After a cut at the last line end nothing pending holds a `\n`; only a long line
@@ -377,6 +381,10 @@ impl<'e> Scanner<'e> {
                 column,
             };
             let mut f = Finding::from_match(&rules[m.rule], m, text, location);
+            f.span = (
+                stream.offset_base + m.secret_start as u64,
+                stream.offset_base + m.secret_end as u64,
+            );
             if let Some(j) = pairs[i] {
                 let o = &self.matches[j];
                 let orule = &rules[o.rule];
@@ -411,6 +419,7 @@ impl<'e> Scanner<'e> {
         /// Decoded bytes still to scan: where their outermost run starts, and how they came.
         struct Pending {
             at: usize,
+            end: usize,
             bytes: Vec<u8>,
             via: Vec<&'static str>,
         }
@@ -424,6 +433,7 @@ impl<'e> Scanner<'e> {
                     .filter(|run| run.end > stream.done)
                     .map(|run| Pending {
                         at: run.start,
+                        end: run.end,
                         bytes: run.bytes,
                         via: vec![d.name()],
                     }),
@@ -445,6 +455,10 @@ impl<'e> Scanner<'e> {
                 let mut f =
                     Finding::from_match(&self.engine.rules()[m.rule], m, &p.bytes, location);
                 f.decoded = p.via.clone();
+                f.span = (
+                    stream.offset_base + p.at as u64,
+                    stream.offset_base + p.end as u64,
+                );
                 sink.finding(f);
             }
             if p.via.len() < self.decoders.max_depth {
@@ -456,6 +470,7 @@ impl<'e> Scanner<'e> {
                         via.push(d.name());
                         queue.push_back(Pending {
                             at: p.at,
+                            end: p.end,
                             bytes: run.bytes,
                             via,
                         });
@@ -528,6 +543,19 @@ mod tests {
 
     fn scan(input: &[u8]) -> Collect {
         scan_with(&engine(), &Decoders::none(), input)
+    }
+
+    #[test]
+    fn spans_are_offsets_in_the_normalised_input() {
+        let input = format!(
+            "{}\x1b[1mtoken={GH}\x1b[0m\n",
+            "noise line\n".repeat(200_000)
+        );
+        let c = scan(input.as_bytes());
+        let normalised = crate::normalise::strip_ansi(input.as_bytes());
+        let (s, e) = c.found[0].span;
+        assert_eq!(&normalised[s as usize..e as usize], GH.as_bytes());
+        assert!(s > READ_SIZE as u64, "the secret is past the first chunk");
     }
 
     fn summary(c: &Collect) -> Vec<(String, String, u64, u64)> {
