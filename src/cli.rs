@@ -39,6 +39,71 @@ pub enum ScanCommand {
         #[command(flatten)]
         opts: ScanOpts,
     },
+    /// Scan CircleCI jobs through the API: step output, step commands, configs, artifacts.
+    ///
+    /// The token is read from CIRCLECI_TOKEN, CIRCLE_TOKEN or --token-file (a personal API
+    /// token; it needs read access to the projects, "view-builds" for artifacts).
+    #[command(name = "circleci")]
+    CircleCi(Box<CircleCiArgs>),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CircleCiArgs {
+    /// Every project of an organisation (`gh/acme`, `bb/acme`, `circleci/<org-id>`). Repeatable.
+    #[arg(long, value_name = "ORG-SLUG", help_heading = "Scope (at least one)")]
+    pub org: Vec<String>,
+    /// A project (`gh/acme/api`, `circleci/<org-id>/<project-id>`). Repeatable.
+    #[arg(long, value_name = "SLUG", help_heading = "Scope (at least one)")]
+    pub project: Vec<String>,
+    /// A pipeline id. Repeatable.
+    #[arg(long, value_name = "ID", help_heading = "Scope (at least one)")]
+    pub pipeline: Vec<String>,
+    /// A workflow id (pre-merge: `--workflow $CIRCLE_WORKFLOW_ID`). Repeatable.
+    #[arg(long, value_name = "ID", help_heading = "Scope (at least one)")]
+    pub workflow: Vec<String>,
+    /// One job, `SLUG/NUMBER` (`gh/acme/api/1234`). Repeatable.
+    #[arg(
+        long,
+        value_name = "SLUG/NUMBER",
+        help_heading = "Scope (at least one)"
+    )]
+    pub job: Vec<String>,
+    /// Only pipelines created at or after this time (RFC 3339 or YYYY-MM-DD, UTC).
+    #[arg(long, value_name = "TIME", help_heading = "Filters")]
+    pub since: Option<String>,
+    /// Only pipelines created before this time (a YYYY-MM-DD date includes that day).
+    #[arg(long, value_name = "TIME", help_heading = "Filters")]
+    pub until: Option<String>,
+    /// Only pipelines of this branch.
+    #[arg(long, help_heading = "Filters")]
+    pub branch: Option<String>,
+    /// Stop after this many jobs.
+    #[arg(long, value_name = "N", help_heading = "Filters")]
+    pub max_jobs: Option<usize>,
+    /// CircleCI address (CircleCI Server: your installation's URL).
+    #[arg(long, env = "CIRCLECI_HOST", default_value = "https://circleci.com")]
+    pub host: String,
+    /// Read the token from this file instead of CIRCLECI_TOKEN / CIRCLE_TOKEN.
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// HTTP requests in flight at once.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+    /// Retries of a request after 5xx answers, timeouts and connection errors.
+    #[arg(long, default_value_t = 5)]
+    pub retries: u32,
+    /// Do not download and scan artifacts.
+    #[arg(long)]
+    pub no_artifacts: bool,
+    /// Skip larger artifacts (they make the scan incomplete).
+    #[arg(long, default_value = "50M", value_parser = parse_size)]
+    pub max_artifact_size: u64,
+    /// Resume state (SQLite): finished jobs are skipped and findings already reported are
+    /// not reported again when a scan is re-run with the same file.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    #[command(flatten)]
+    pub opts: ScanOpts,
 }
 
 /// Output format.

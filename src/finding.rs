@@ -111,6 +111,46 @@ pub enum Origin {
     File { path: String },
     /// Standard input.
     Stdin,
+    /// Something CircleCI printed or stored for a job: a step's output or command, the job's
+    /// config, or an artifact. Exactly one of `step`, `config`, `artifact` says which.
+    #[serde(rename = "circleci")]
+    CircleCi(Box<CircleCiPlace>),
+}
+
+/// Provenance of a CircleCI input (see `docs/OUTPUT.md`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct CircleCiPlace {
+    /// Project slug (`gh/acme/api`, `circleci/<org>/<project>`).
+    pub project: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pipeline_number: Option<u64>,
+    /// Workflow name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workflow_id: Option<String>,
+    /// Job name.
+    pub job: String,
+    pub job_number: u64,
+    /// Step name (step output and `bash_command`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step_id: Option<u64>,
+    /// Parallel run (`action.index`, or the artifact's `node_index`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node_index: Option<u64>,
+    /// True when the text is the step's command (`bash_command`) rather than its output.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub bash_command: bool,
+    /// True for the job's configuration (`circle_yml`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub config: bool,
+    /// Artifact path, with `!/member` for files inside an archive.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub artifact: Option<String>,
+    /// The job's page in the CircleCI web app.
+    pub url: String,
 }
 
 impl Origin {
@@ -119,6 +159,23 @@ impl Origin {
         match self {
             Origin::File { path } => path.clone(),
             Origin::Stdin => "<stdin>".to_string(),
+            Origin::CircleCi(p) => {
+                let mut s = format!("{} job {} #{}", p.project, p.job, p.job_number);
+                if let Some(step) = &p.step {
+                    s.push_str(&format!(" step {step:?}"));
+                    if p.bash_command {
+                        s.push_str(" (command)");
+                    }
+                } else if p.config {
+                    s.push_str(" config");
+                } else if let Some(a) = &p.artifact {
+                    s.push_str(&format!(" artifact {a}"));
+                }
+                if let Some(n) = p.node_index.filter(|&n| n > 0) {
+                    s.push_str(&format!(" node {n}"));
+                }
+                s
+            }
         }
     }
 }
@@ -131,6 +188,9 @@ pub struct Location {
     pub origin: Arc<Origin>,
     pub line: u64,
     pub column: u64,
+    /// `out` or `err` for CircleCI step output (from the message's `type`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream: Option<&'static str>,
 }
 
 /// The second half of a paired credential (an AWS secret key next to its key id).

@@ -9,8 +9,9 @@
 //!   next line break, so a malicious `ESC ]` cannot hide the rest of a log from the scanner.
 //! - **CircleCI step output JSON.** `output_url` serves `[{"message": ..., "time": ...,
 //!   "type": "out"|"err"}]` (API reference 4.3); in the raw body newlines are `\r\n` escapes
-//!   and colours are `\u001B`. [`circleci_step_messages`] recognises that shape and returns the
-//!   joined, unescaped messages; lines are then counted within them.
+//!   and colours are `\u001B`. [`circleci_step_text`] recognises that shape and returns the
+//!   joined, unescaped messages and which stream each came from; lines are then counted
+//!   within them.
 //!
 //! Carriage returns are kept: a lone `\r` (a progress-bar redraw) ends a match window like a
 //! line break does (see `detect`), and columns restart after it, as on a terminal; line numbers
@@ -140,13 +141,13 @@ pub fn strip_ansi(input: &[u8]) -> Vec<u8> {
     out
 }
 
-/// One element of a CircleCI step output array. Both `type` spellings seen in clients are
-/// accepted; unknown fields (`truncated`, newer additions) are ignored.
+/// One element of a CircleCI step output array. Unknown fields (`truncated`, newer
+/// additions) are ignored; a missing `message` is empty.
 #[derive(Deserialize)]
 struct StepMessage {
     message: Option<String>,
     #[serde(rename = "type", default)]
-    _kind: Option<String>,
+    kind: Option<String>,
 }
 
 /// Whether `head` (the first bytes of an input) starts like a CircleCI step output array.
@@ -171,14 +172,44 @@ pub fn looks_like_step_json(head: &[u8]) -> bool {
     }
 }
 
-/// Decode a whole CircleCI step output body into its joined messages, or say why it is not one.
-pub fn circleci_step_messages(body: &[u8]) -> Result<Vec<u8>, serde_json::Error> {
+/// A decoded step output: the joined messages with escape sequences removed, and where each
+/// message starts in that text with its stream (`out`, `err`, or `None` if untyped).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct StepText {
+    pub text: Vec<u8>,
+    pub segments: Vec<(usize, Option<&'static str>)>,
+}
+
+impl StepText {
+    /// The stream of the message that holds byte `offset` of `text`.
+    pub fn stream_at(&self, offset: usize) -> Option<&'static str> {
+        let i = self.segments.partition_point(|&(start, _)| start <= offset);
+        i.checked_sub(1).and_then(|i| self.segments[i].1)
+    }
+}
+
+/// Decode a whole CircleCI step output body into its joined, normalised messages, or say why
+/// it is not one.
+pub fn circleci_step_text(body: &[u8]) -> Result<StepText, serde_json::Error> {
     let body = body.strip_prefix(b"\xef\xbb\xbf").unwrap_or(body);
     let messages: Vec<StepMessage> = serde_json::from_slice(body)?;
-    let mut out = Vec::with_capacity(body.len());
+    let mut out = StepText {
+        text: Vec::with_capacity(body.len()),
+        segments: Vec::with_capacity(messages.len()),
+    };
+    // One stripper for the whole stream: a sequence split across two messages is removed.
+    let mut ansi = AnsiStripper::default();
     for m in messages {
+        let kind = match m.kind.as_deref() {
+            Some("out") => Some("out"),
+            Some("err") => Some("err"),
+            _ => None,
+        };
+        if out.segments.last().map(|s| s.1) != Some(kind) {
+            out.segments.push((out.text.len(), kind));
+        }
         if let Some(text) = m.message {
-            out.extend_from_slice(text.as_bytes());
+            ansi.push(text.as_bytes(), &mut out.text);
         }
     }
     Ok(out)
@@ -242,14 +273,18 @@ mod tests {
         let body = br#"[{"message":"line one\r\n\u001B[32mgreen\u001B[0m\r\n","time":"2022-08-17T20:18:30.944Z","type":"out"},
  {"message":"\nExited with code exit status 1\n","time":"2022-08-17T20:18:31.007Z","type":"err","truncated":false}]"#;
         assert!(looks_like_step_json(body));
-        let text = circleci_step_messages(body).unwrap();
+        let st = circleci_step_text(body).unwrap();
         assert_eq!(
-            text,
-            b"line one\r\n\x1b[32mgreen\x1b[0m\r\n\nExited with code exit status 1\n"
+            st.text,
+            b"line one\r\ngreen\r\n\nExited with code exit status 1\n"
         );
+        assert_eq!(st.segments, vec![(0, Some("out")), (17, Some("err"))]);
+        assert_eq!(st.stream_at(0), Some("out"));
+        assert_eq!(st.stream_at(16), Some("out"));
+        assert_eq!(st.stream_at(17), Some("err"));
         assert!(looks_like_step_json(b"  []"));
         assert!(!looks_like_step_json(b"[1, 2]"));
         assert!(!looks_like_step_json(b"plain log [INFO]"));
-        assert!(circleci_step_messages(b"[{\"message\": \"cut").is_err());
+        assert!(circleci_step_text(b"[{\"message\": \"cut").is_err());
     }
 }

@@ -25,8 +25,24 @@ pub struct Summary {
     pub findings: u64,
     /// Inputs that could not be read completely.
     pub errors: u64,
-    /// Inputs not scanned (over `--max-file-size`).
+    /// Inputs not scanned (over `--max-file-size` or `--max-artifact-size`).
     pub skipped: u64,
+    /// CircleCI jobs fetched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jobs: Option<u64>,
+    /// CircleCI jobs skipped because the resume state says they were finished.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub jobs_already_scanned: u64,
+    /// Findings not printed because an earlier run with the same state reported them.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub previously_reported: u64,
+    /// HTTP requests made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requests: Option<u64>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Summary {
@@ -40,8 +56,12 @@ impl Summary {
 
     /// The one-line summary printed on stderr.
     pub fn line(&self) -> String {
+        let jobs = match self.jobs {
+            Some(j) => format!(" from {j} job{}", if j == 1 { "" } else { "s" }),
+            None => String::new(),
+        };
         let mut s = format!(
-            "scanned {} input{} ({:.1} MiB) in {:.2} s ({:.1} MiB/s): {} finding{}",
+            "scanned {} input{}{jobs} ({:.1} MiB) in {:.2} s ({:.1} MiB/s): {} finding{}",
             self.inputs,
             if self.inputs == 1 { "" } else { "s" },
             self.bytes as f64 / 1048576.0,
@@ -55,6 +75,18 @@ impl Summary {
         }
         if self.skipped > 0 {
             s.push_str(&format!(", {} input(s) skipped", self.skipped));
+        }
+        if self.jobs_already_scanned > 0 {
+            s.push_str(&format!(
+                ", {} job(s) already scanned by an earlier run",
+                self.jobs_already_scanned
+            ));
+        }
+        if self.previously_reported > 0 {
+            s.push_str(&format!(
+                ", {} finding(s) reported by an earlier run",
+                self.previously_reported
+            ));
         }
         s
     }
@@ -313,6 +345,7 @@ mod tests {
                 origin,
                 line: 3,
                 column: 7,
+                stream: None,
             },
         )
     }
@@ -405,7 +438,7 @@ mod tests {
             elapsed_secs: 1.5,
             findings: 1,
             errors: 1,
-            skipped: 0,
+            ..Summary::default()
         };
         assert_eq!(
             s.line(),

@@ -23,7 +23,7 @@ use memchr::{memchr_iter, memrchr, memrchr2};
 use crate::decode::{Decoded, Decoders};
 use crate::detect::{Engine, Match, Scratch, MAX_MATCH_LEN};
 use crate::finding::{Finding, Location, Origin, Paired};
-use crate::normalise::{circleci_step_messages, looks_like_step_json, AnsiStripper};
+use crate::normalise::{circleci_step_text, looks_like_step_json, AnsiStripper, StepText};
 
 /// Size of one read from an input.
 pub const READ_SIZE: usize = 1 << 20;
@@ -74,6 +74,8 @@ pub struct Scanner<'e> {
     decoded: Vec<Decoded>,
     read_buf: Vec<u8>,
     text: Vec<u8>,
+    /// The current input's step-output streams (empty unless it is CircleCI step JSON).
+    step: StepText,
 }
 
 /// Chunking state of one input's normalised text.
@@ -146,6 +148,7 @@ impl<'e> Scanner<'e> {
             decoded: Vec::new(),
             read_buf: vec![0; READ_SIZE],
             text: Vec::new(),
+            step: StepText::default(),
         }
     }
 
@@ -160,6 +163,7 @@ impl<'e> Scanner<'e> {
         let mut outcome = Outcome::default();
         let mut stream = Stream::new();
         self.text.clear();
+        self.step = StepText::default();
         // Look at the first bytes to tell CircleCI step JSON from text.
         let mut head = Vec::new();
         loop {
@@ -181,7 +185,10 @@ impl<'e> Scanner<'e> {
         outcome.bytes = head.len() as u64;
         if outcome.error.is_none() && looks_like_step_json(&head) {
             match self.read_json(&mut reader, head, &mut outcome) {
-                Ok(text) => {
+                Ok(mut step) => {
+                    // Already normalised; the stripper finds nothing more to remove.
+                    let text = std::mem::take(&mut step.text);
+                    self.step = step;
                     self.push(&mut stream, &text, true, origin, sink);
                     return outcome;
                 }
@@ -237,7 +244,7 @@ impl<'e> Scanner<'e> {
         reader: &mut impl Read,
         mut raw: Vec<u8>,
         outcome: &mut Outcome,
-    ) -> Result<Vec<u8>, (Vec<u8>, Option<String>)> {
+    ) -> Result<StepText, (Vec<u8>, Option<String>)> {
         loop {
             if raw.len() as u64 > self.options.max_json_bytes {
                 return Err((raw, None));
@@ -254,8 +261,8 @@ impl<'e> Scanner<'e> {
                 }
             }
         }
-        match circleci_step_messages(&raw) {
-            Ok(text) => Ok(text),
+        match circleci_step_text(&raw) {
+            Ok(step) => Ok(step),
             Err(e) => Err((raw, Some(e.to_string()))),
         }
     }
@@ -379,6 +386,9 @@ impl<'e> Scanner<'e> {
                 origin: origin.clone(),
                 line,
                 column,
+                stream: self
+                    .step
+                    .stream_at((stream.offset_base as usize) + m.secret_start),
             };
             let mut f = Finding::from_match(&rules[m.rule], m, text, location);
             f.span = (
@@ -451,6 +461,7 @@ impl<'e> Scanner<'e> {
                     origin: origin.clone(),
                     line,
                     column,
+                    stream: self.step.stream_at((stream.offset_base as usize) + p.at),
                 };
                 let mut f =
                     Finding::from_match(&self.engine.rules()[m.rule], m, &p.bytes, location);

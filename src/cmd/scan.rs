@@ -1,4 +1,5 @@
-//! `cisleuth scan path|-`: the only place that wires sources, the scanner and reports.
+//! `cisleuth scan path|-|circleci`: the only place that wires sources, the scanner and
+//! reports (the CircleCI source's part is in `cmd::circleci`).
 //!
 //! Shape (after Nosey Parker's `cmd_scan.rs`): inputs are walked lazily and bridged into rayon
 //! workers, each with its own [`Scanner`]; workers send findings, notes and errors through a
@@ -30,11 +31,16 @@ use crate::rules;
 use crate::scan::{Options, Scanner, Sink, READ_SIZE};
 
 /// What workers tell the writer thread.
-enum Msg {
+pub(crate) enum Msg {
     Findings(Vec<Finding>),
     Note(String),
     Error(String),
     Skipped(String),
+    /// Every input of a CircleCI job was scanned; `complete` if all of it could be fetched.
+    JobDone {
+        key: String,
+        complete: bool,
+    },
 }
 
 /// Findings per message from a worker; a file with more sends several.
@@ -51,26 +57,26 @@ pub mod exit {
 }
 
 /// Shared state of one scan run.
-struct Run {
-    engine: Engine,
-    decoders: Decoders,
-    options: Options,
+pub(crate) struct Run {
+    pub(crate) engine: Engine,
+    pub(crate) decoders: Decoders,
+    pub(crate) options: Options,
     max_file_size: u64,
-    inputs: AtomicU64,
-    bytes: AtomicU64,
+    pub(crate) inputs: AtomicU64,
+    pub(crate) bytes: AtomicU64,
     /// Set when stdout is gone (a closed pipe): workers stop early.
-    stop: AtomicBool,
+    pub(crate) stop: AtomicBool,
 }
 
 /// A scan sink that batches findings for the writer (or sends each at once when streaming).
-struct ChannelSink<'a> {
-    tx: &'a SyncSender<Msg>,
-    batch: Vec<Finding>,
-    immediate: bool,
+pub(crate) struct ChannelSink<'a> {
+    pub(crate) tx: &'a SyncSender<Msg>,
+    pub(crate) batch: Vec<Finding>,
+    pub(crate) immediate: bool,
 }
 
 impl ChannelSink<'_> {
-    fn flush(&mut self) {
+    pub(crate) fn flush(&mut self) {
         if !self.batch.is_empty() {
             let _ = self.tx.send(Msg::Findings(std::mem::take(&mut self.batch)));
         }
@@ -89,12 +95,28 @@ impl Sink for ChannelSink<'_> {
     }
 }
 
+/// What the writer thread needs besides the report.
+pub(crate) struct WriterSetup {
+    quiet: bool,
+    streaming: bool,
+    started: Instant,
+    /// Resume state (CircleCI `--state`): occurrences already reported are not repeated.
+    state: Option<crate::source::circleci::state::State>,
+    progress: Option<indicatif::ProgressBar>,
+}
+
 /// Run a `scan` subcommand.
 pub fn run(cmd: ScanCommand) -> Result<ExitCode> {
     let opts = match &cmd {
         ScanCommand::Path { opts, .. } | ScanCommand::Stdin { opts } => opts.clone(),
+        ScanCommand::CircleCi(a) => a.opts.clone(),
     };
     let rules = rules::load(&opts.rules)?;
+    // Everything that can fail on configuration fails here, before any output.
+    let circleci = match &cmd {
+        ScanCommand::CircleCi(a) => Some(super::circleci::prepare(a)?),
+        _ => None,
+    };
     let run = Arc::new(Run {
         engine: Engine::new(rules)?,
         decoders: Decoders::none(),
@@ -106,33 +128,57 @@ pub fn run(cmd: ScanCommand) -> Result<ExitCode> {
         bytes: AtomicU64::new(0),
         stop: AtomicBool::new(false),
     });
-    let streaming = matches!(cmd, ScanCommand::Stdin { .. });
     let report = make_report(&opts);
     let (tx, rx) = sync_channel::<Msg>(1024);
-    let started = Instant::now();
+    let mut setup = WriterSetup {
+        quiet: opts.quiet,
+        streaming: matches!(cmd, ScanCommand::Stdin { .. }),
+        started: Instant::now(),
+        state: None,
+        progress: None,
+    };
+    if let Some(c) = &circleci {
+        setup.state = c.open_state()?;
+        setup.progress = super::circleci::progress_bar(opts.quiet);
+    }
+    let progress = setup.progress.clone();
     let writer = {
         let run = run.clone();
-        let quiet = opts.quiet;
-        std::thread::spawn(move || write_all(rx, report, &run, quiet, streaming, started))
+        std::thread::spawn(move || write_all(rx, report, &run, setup))
     };
+    let mut pool = rayon::ThreadPoolBuilder::new();
+    if let Some(n) = opts.threads {
+        pool = pool.num_threads(n);
+    }
+    let pool = pool.build().context("cannot start worker threads")?;
+    let mut source_result = Ok(None);
     match cmd {
-        ScanCommand::Path { paths, .. } => {
-            let mut pool = rayon::ThreadPoolBuilder::new();
-            if let Some(n) = opts.threads {
-                pool = pool.num_threads(n);
-            }
-            let pool = pool.build().context("cannot start worker threads")?;
-            pool.install(|| scan_paths(&run, &paths, &tx));
-        }
+        ScanCommand::Path { paths, .. } => pool.install(|| scan_paths(&run, &paths, &tx)),
         ScanCommand::Stdin { .. } => scan_stdin(&run, &tx),
+        ScanCommand::CircleCi(_) => {
+            let c = circleci.expect("prepared above");
+            source_result = pool.install(|| c.scan(&run, &tx, progress)).map(Some);
+        }
     }
     drop(tx);
-    let counts = writer.join().expect("writer thread panicked");
+    let mut counts = writer.join().expect("writer thread panicked");
+    let source_stats = source_result?;
+    if let Some((jobs, skipped, stats)) = &source_stats {
+        counts.jobs = Some(*jobs);
+        counts.jobs_already_scanned = *skipped;
+        counts.requests = Some(stats.requests);
+        if !opts.quiet && (stats.retries > 0 || stats.rate_limited > 0) {
+            eprintln!(
+                "cisleuth: note: {} requests, {} retried, {} rate-limited (429) waits, at most {} in flight",
+                stats.requests, stats.retries, stats.rate_limited, stats.max_in_flight
+            );
+        }
+    }
     // The report is closed by the writer; the summary line goes to stderr.
     if !opts.quiet {
         eprintln!("cisleuth: {}", counts.line());
     }
-    let code = if counts.findings > 0 {
+    let code = if counts.findings + counts.previously_reported > 0 {
         exit::FINDINGS
     } else if counts.errors > 0 || counts.skipped > 0 {
         exit::ERROR
@@ -158,63 +204,107 @@ fn make_report(opts: &ScanOpts) -> Box<dyn Report> {
     }
 }
 
+/// A stable key of one occurrence (fingerprint and location) for the resume state.
+fn occurrence_key(f: &Finding) -> String {
+    let loc = serde_json::to_string(&f.location).unwrap_or_default();
+    crate::finding::fingerprint(&f.fingerprint, loc.as_bytes())
+}
+
 /// The writer thread: owns the report and stderr, counts, and returns the summary counts.
 fn write_all(
     rx: Receiver<Msg>,
     mut report: Box<dyn Report>,
     run: &Run,
-    quiet: bool,
-    streaming: bool,
-    started: Instant,
+    setup: WriterSetup,
 ) -> Summary {
     let mut s = Summary::default();
     let mut out_ok = true;
+    let pb = setup.progress.clone();
+    // Notes and errors must not tear through a progress bar.
+    let say = |line: String| match &pb {
+        Some(pb) => pb.suspend(|| eprintln!("{line}")),
+        None => eprintln!("{line}"),
+    };
     // The first write error stops all output (and the workers); a closed pipe is not an error.
     let check = |r: io::Result<()>, out_ok: &mut bool, s: &mut Summary| {
         if let Err(e) = r {
             if std::mem::replace(out_ok, false) {
                 run.stop.store(true, Ordering::Relaxed);
                 if e.kind() != io::ErrorKind::BrokenPipe {
-                    eprintln!("cisleuth: error: cannot write output: {e}");
+                    say(format!("cisleuth: error: cannot write output: {e}"));
                     s.errors += 1;
                 }
             }
         }
     };
+    let mut jobs_done = 0u64;
     for msg in rx {
         match msg {
             Msg::Findings(batch) => {
-                s.findings += batch.len() as u64;
                 for f in &batch {
+                    if let Some(state) = &setup.state {
+                        match state.record_occurrence(
+                            &occurrence_key(f),
+                            &f.location.origin.display_name(),
+                        ) {
+                            Ok(true) => {}
+                            Ok(false) => {
+                                s.previously_reported += 1;
+                                continue;
+                            }
+                            Err(e) => say(format!("cisleuth: error: state file: {e:#}")),
+                        }
+                    }
+                    s.findings += 1;
                     if out_ok {
                         check(report.finding(f), &mut out_ok, &mut s);
                     }
                 }
-                if streaming && out_ok {
+                if setup.streaming && out_ok {
                     check(report.flush(), &mut out_ok, &mut s);
                 }
             }
             Msg::Note(m) => {
-                if !quiet {
-                    eprintln!("cisleuth: note: {m}");
+                if !setup.quiet {
+                    say(format!("cisleuth: note: {m}"));
                 }
             }
             Msg::Skipped(m) => {
                 s.skipped += 1;
-                if !quiet {
-                    eprintln!("cisleuth: note: {m}");
+                if !setup.quiet {
+                    say(format!("cisleuth: note: {m}"));
                 }
             }
             Msg::Error(m) => {
                 s.errors += 1;
-                eprintln!("cisleuth: error: {m}");
+                say(format!("cisleuth: error: {m}"));
+            }
+            Msg::JobDone { key, complete } => {
+                jobs_done += 1;
+                if complete {
+                    if let Some(state) = &setup.state {
+                        if let Err(e) = state.finish_job(&key) {
+                            say(format!("cisleuth: error: state file: {e:#}"));
+                        }
+                    }
+                }
             }
         }
+        if let Some(pb) = &pb {
+            pb.set_message(format!(
+                "{jobs_done} jobs done, {:.1} MiB scanned, {} findings",
+                run.bytes.load(Ordering::Relaxed) as f64 / 1048576.0,
+                s.findings
+            ));
+        }
+    }
+    if let Some(pb) = &pb {
+        pb.finish_and_clear();
     }
     // Every worker has finished (the channel is closed), so the counters are final.
     s.inputs = run.inputs.load(Ordering::Relaxed);
     s.bytes = run.bytes.load(Ordering::Relaxed);
-    s.elapsed_secs = started.elapsed().as_secs_f64();
+    s.elapsed_secs = setup.started.elapsed().as_secs_f64();
     if out_ok {
         check(report.finish(&s), &mut out_ok, &mut s);
     }
@@ -299,7 +389,7 @@ fn scan_file(run: &Run, scanner: &mut Scanner<'_>, path: &Path, tx: &SyncSender<
 
 /// Scan one input (gunzipped if it is gzip) and report its findings, bytes and read error.
 /// `immediate` sends each finding as soon as it is found (a pipe), instead of in batches.
-fn scan_input(
+pub(crate) fn scan_input(
     run: &Run,
     scanner: &mut Scanner<'_>,
     reader: impl BufRead,

@@ -1,0 +1,436 @@
+//! Archives inside inputs (CircleCI artifacts now; local files later): zip, tar, tar.gz/tgz
+//! and gz, opened as streams and walked member by member, nested up to a depth.
+//!
+//! Decompression is where hostile input hurts, so every byte out of a decompressor is counted
+//! against budgets: the total for the whole artifact, and per member its compressed size
+//! times a ratio. Past a budget the member fails with a "refused" error (a zip bomb is
+//! stopped, not expanded). A truncated or corrupt archive yields the members before the
+//! damage and then an error; what was read is scanned.
+
+use std::cell::Cell;
+use std::io::{self, Cursor, Read};
+use std::rc::Rc;
+
+use flate2::read::MultiGzDecoder;
+
+/// Limits for one top-level archive.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Archives inside archives: 1 opens the top level only.
+    pub max_depth: usize,
+    /// Decompressed bytes, all members together.
+    pub max_total: u64,
+    /// Members, all levels together.
+    pub max_entries: usize,
+    /// Decompressed / compressed, per member (where the compressed size is known).
+    pub max_ratio: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_depth: 3,
+            max_total: 1 << 30,
+            max_entries: 100_000,
+            max_ratio: 200,
+        }
+    }
+}
+
+/// What a file is, from its name and first bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Zip,
+    Tar,
+    TarGz,
+    Gz,
+    Plain,
+}
+
+/// Recognise an archive by magic bytes first, the name second.
+pub fn sniff(name: &str, head: &[u8]) -> Kind {
+    let lower = name.to_ascii_lowercase();
+    if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
+        return Kind::Zip;
+    }
+    if head.starts_with(&[0x1f, 0x8b]) {
+        return if lower.ends_with(".tar.gz") || lower.ends_with(".tgz") {
+            Kind::TarGz
+        } else {
+            Kind::Gz
+        };
+    }
+    if head.len() > 262 && &head[257..262] == b"ustar" {
+        return Kind::Tar;
+    }
+    Kind::Plain
+}
+
+/// Counts decompressed bytes against the shared total and a per-member cap.
+struct Budget<R> {
+    inner: R,
+    total: Rc<Cell<u64>>,
+    max_total: u64,
+    member_left: u64,
+}
+
+impl<R: Read> Read for Budget<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let used = self.total.get() + n as u64;
+        if used > self.max_total {
+            return Err(io::Error::other(format!(
+                "refused: more than {} bytes decompressed from one archive (possible zip bomb)",
+                self.max_total
+            )));
+        }
+        if n as u64 > self.member_left {
+            return Err(io::Error::other(
+                "refused: member decompresses far beyond its compressed size (possible zip bomb)",
+            ));
+        }
+        self.total.set(used);
+        self.member_left -= n as u64;
+        Ok(n)
+    }
+}
+
+/// Walks archives and hands each non-archive member to `scan`.
+pub struct Walker<'f> {
+    limits: Limits,
+    total: Rc<Cell<u64>>,
+    entries: Cell<usize>,
+    /// `scan(path, reader)`: scan one member; its error ends that member only.
+    scan: &'f mut dyn FnMut(&str, &mut dyn Read) -> io::Result<()>,
+    /// Problems: `(member path, message)`.
+    pub errors: Vec<(String, String)>,
+}
+
+impl<'f> Walker<'f> {
+    pub fn new(
+        limits: Limits,
+        scan: &'f mut dyn FnMut(&str, &mut dyn Read) -> io::Result<()>,
+    ) -> Self {
+        Walker {
+            limits,
+            total: Rc::new(Cell::new(0)),
+            entries: Cell::new(0),
+            scan,
+            errors: Vec::new(),
+        }
+    }
+
+    /// Walk `bytes`, named `name` (members are reported as `name!/member`).
+    pub fn walk(&mut self, name: &str, bytes: &[u8]) {
+        self.walk_at(name, bytes, 0)
+    }
+
+    fn budget<R: Read>(&self, inner: R, compressed: Option<u64>) -> Budget<R> {
+        let member_left = compressed
+            .map(|c| c.max(1).saturating_mul(self.limits.max_ratio).max(1 << 20))
+            .unwrap_or(u64::MAX);
+        Budget {
+            inner,
+            total: self.total.clone(),
+            max_total: self.limits.max_total,
+            member_left,
+        }
+    }
+
+    fn count_entry(&mut self, path: &str) -> bool {
+        self.entries.set(self.entries.get() + 1);
+        if self.entries.get() > self.limits.max_entries {
+            if self.entries.get() == self.limits.max_entries + 1 {
+                self.errors.push((
+                    path.to_string(),
+                    format!(
+                        "refused: more than {} archive members",
+                        self.limits.max_entries
+                    ),
+                ));
+            }
+            return false;
+        }
+        true
+    }
+
+    fn walk_at(&mut self, name: &str, bytes: &[u8], depth: usize) {
+        let kind = sniff(name, bytes);
+        if kind == Kind::Plain || depth >= self.limits.max_depth {
+            if kind != Kind::Plain {
+                self.errors.push((
+                    name.to_string(),
+                    format!(
+                        "not opened: archive nesting deeper than {}",
+                        self.limits.max_depth
+                    ),
+                ));
+            }
+            if let Err(e) = (self.scan)(name, &mut Cursor::new(bytes)) {
+                self.errors.push((name.to_string(), e.to_string()));
+            }
+            return;
+        }
+        match kind {
+            Kind::Zip => self.walk_zip(name, bytes, depth),
+            Kind::Tar => self.walk_tar(name, Cursor::new(bytes), depth),
+            Kind::TarGz => self.walk_tar(name, MultiGzDecoder::new(Cursor::new(bytes)), depth),
+            Kind::Gz => {
+                let inner = name
+                    .strip_suffix(".gz")
+                    .or_else(|| name.strip_suffix(".GZ"))
+                    .unwrap_or(name);
+                let member = format!("{name}!/{}", inner.rsplit('/').next().unwrap_or(inner));
+                if self.count_entry(&member) {
+                    let gz = MultiGzDecoder::new(Cursor::new(bytes));
+                    self.member(&member, gz, Some(bytes.len() as u64), depth);
+                }
+            }
+            Kind::Plain => unreachable!(),
+        }
+    }
+
+    /// One member: an archive inside is read (within budget) and walked; anything else is
+    /// scanned as a stream.
+    fn member(&mut self, path: &str, reader: impl Read, compressed: Option<u64>, depth: usize) {
+        let mut limited = self.budget(reader, compressed);
+        let mut head = [0u8; 512];
+        let mut filled = 0;
+        while filled < head.len() {
+            match limited.read(&mut head[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) => {
+                    self.errors.push((path.to_string(), e.to_string()));
+                    return;
+                }
+            }
+        }
+        let head = &head[..filled];
+        if sniff(path, head) != Kind::Plain && depth + 1 < self.limits.max_depth {
+            let mut inner = head.to_vec();
+            if let Err(e) = limited.read_to_end(&mut inner) {
+                self.errors.push((path.to_string(), e.to_string()));
+                return;
+            }
+            self.walk_at(path, &inner, depth + 1);
+            return;
+        }
+        let mut chained = Cursor::new(head.to_vec()).chain(limited);
+        let r = (self.scan)(path, &mut chained);
+        if let Err(e) = r {
+            self.errors.push((path.to_string(), e.to_string()));
+        }
+    }
+
+    fn walk_zip(&mut self, name: &str, bytes: &[u8], depth: usize) {
+        let mut zip = match zip::ZipArchive::new(Cursor::new(bytes)) {
+            Ok(z) => z,
+            Err(e) => {
+                self.errors
+                    .push((name.to_string(), format!("corrupt zip: {e}")));
+                return;
+            }
+        };
+        for i in 0..zip.len() {
+            let entry = match zip.by_index(i) {
+                Ok(e) => e,
+                Err(e) => {
+                    self.errors
+                        .push((name.to_string(), format!("corrupt zip entry {i}: {e}")));
+                    continue;
+                }
+            };
+            if entry.is_dir() {
+                continue;
+            }
+            let path = format!("{name}!/{}", entry.name());
+            if !self.count_entry(&path) {
+                return;
+            }
+            let compressed = entry.compressed_size();
+            self.member(&path, entry, Some(compressed), depth);
+        }
+    }
+
+    fn walk_tar(&mut self, name: &str, reader: impl Read, depth: usize) {
+        let mut tar = tar::Archive::new(reader);
+        let entries = match tar.entries() {
+            Ok(e) => e,
+            Err(e) => {
+                self.errors
+                    .push((name.to_string(), format!("corrupt tar: {e}")));
+                return;
+            }
+        };
+        for entry in entries {
+            let entry = match entry {
+                Ok(e) => e,
+                Err(e) => {
+                    self.errors
+                        .push((name.to_string(), format!("truncated or corrupt tar: {e}")));
+                    return;
+                }
+            };
+            if !entry.header().entry_type().is_file() {
+                continue;
+            }
+            let member = entry
+                .path()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|_| "?".into());
+            let path = format!("{name}!/{member}");
+            if !self.count_entry(&path) {
+                return;
+            }
+            // Tar members are stored, not compressed: no ratio cap, the total still applies.
+            self.member(&path, entry, None, depth);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        for (name, data) in files {
+            w.start_file(*name, opts).unwrap();
+            w.write_all(data).unwrap();
+        }
+        w.finish().unwrap().into_inner()
+    }
+
+    fn tar_gz_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut b = tar::Builder::new(flate2::write::GzEncoder::new(
+            Vec::new(),
+            flate2::Compression::fast(),
+        ));
+        for (name, data) in files {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append_data(&mut h, name, *data).unwrap();
+        }
+        b.into_inner().unwrap().finish().unwrap()
+    }
+
+    type Seen = Vec<(String, Vec<u8>)>;
+    type Errors = Vec<(String, String)>;
+
+    fn walk(name: &str, bytes: &[u8], limits: Limits) -> (Seen, Errors) {
+        let mut seen = Vec::new();
+        let mut scan = |path: &str, r: &mut dyn Read| {
+            let mut v = Vec::new();
+            let res = r.read_to_end(&mut v);
+            seen.push((path.to_string(), v));
+            res.map(|_| ())
+        };
+        let mut w = Walker::new(limits, &mut scan);
+        w.walk(name, bytes);
+        let errors = w.errors;
+        (seen, errors)
+    }
+
+    #[test]
+    fn nested_archives_are_walked_with_chained_paths() {
+        let inner = tar_gz_of(&[("logs/app.log", b"hello token")]);
+        let outer = zip_of(&[("reports/inner.tar.gz", &inner), ("a.txt", b"plain")]);
+        let (seen, errors) = walk("reports.zip", &outer, Limits::default());
+        assert!(errors.is_empty(), "{errors:?}");
+        let names: Vec<&str> = seen.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "reports.zip!/reports/inner.tar.gz!/logs/app.log",
+                "reports.zip!/a.txt"
+            ]
+        );
+        assert_eq!(seen[0].1, b"hello token");
+    }
+
+    #[test]
+    fn depth_limit_scans_the_inner_archive_as_bytes() {
+        let inner = zip_of(&[("x.txt", b"x")]);
+        let outer = zip_of(&[("in.zip", &inner)]);
+        let (seen, errors) = walk(
+            "o.zip",
+            &outer,
+            Limits {
+                max_depth: 1,
+                ..Limits::default()
+            },
+        );
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].0, "o.zip!/in.zip");
+        assert!(errors.is_empty());
+        let (_, errors) = walk(
+            "o.zip",
+            &outer,
+            Limits {
+                max_depth: 0,
+                ..Limits::default()
+            },
+        );
+        assert!(errors[0].1.contains("nesting"), "{errors:?}");
+    }
+
+    #[test]
+    fn a_zip_bomb_is_refused() {
+        // 64 MiB of zeros deflate to about 64 KiB: a ratio far above 200.
+        let zeros = vec![0u8; 64 << 20];
+        let bomb = zip_of(&[("bomb.txt", &zeros), ("after.txt", b"still scanned")]);
+        assert!(bomb.len() < 1 << 20);
+        let (seen, errors) = walk("b.zip", &bomb, Limits::default());
+        assert!(
+            errors
+                .iter()
+                .any(|(p, m)| p == "b.zip!/bomb.txt" && m.contains("refused")),
+            "{errors:?}"
+        );
+        assert!(seen[0].1.len() < 64 << 20, "the bomb was not expanded");
+        assert_eq!(seen.last().unwrap().1, b"still scanned");
+        // And the total budget holds across members.
+        let (_, errors) = walk(
+            "b.zip",
+            &bomb,
+            Limits {
+                max_total: 1000,
+                max_ratio: u64::MAX / 2,
+                ..Limits::default()
+            },
+        );
+        assert!(errors.iter().any(|(_, m)| m.contains("refused")));
+    }
+
+    #[test]
+    fn truncated_tar_gz_yields_what_it_can_and_an_error() {
+        let big: Vec<u8> = (0..200_000u32).flat_map(|i| i.to_le_bytes()).collect();
+        let tgz = tar_gz_of(&[("first.log", b"first member"), ("second.bin", &big)]);
+        let cut = &tgz[..tgz.len() / 2];
+        let (seen, errors) = walk("a.tar.gz", cut, Limits::default());
+        assert_eq!(seen[0].1, b"first member");
+        assert!(!errors.is_empty());
+    }
+
+    #[test]
+    fn corrupt_zip_is_an_error() {
+        let (seen, errors) = walk("x.zip", b"PK\x03\x04garbage", Limits::default());
+        assert!(seen.is_empty());
+        assert!(errors[0].1.contains("corrupt zip"));
+    }
+
+    #[test]
+    fn sniffing() {
+        assert_eq!(sniff("a.zip", b"PK\x03\x04"), Kind::Zip);
+        assert_eq!(sniff("a.jar", b"PK\x03\x04"), Kind::Zip);
+        assert_eq!(sniff("a.tgz", &[0x1f, 0x8b]), Kind::TarGz);
+        assert_eq!(sniff("a.log.gz", &[0x1f, 0x8b]), Kind::Gz);
+        assert_eq!(sniff("a.txt", b"hello"), Kind::Plain);
+    }
+}

@@ -1,0 +1,493 @@
+//! HTTP for the CircleCI source: where the token may go, retries, rate limits, concurrency.
+//!
+//! The token is a credential to the whole CircleCI account, so this module is the only place
+//! that attaches it, and only where the caller says (`Auth::Token`: the API host and the
+//! artifact URLs the API returns). Redirects are followed here, by hand: reqwest strips only
+//! the standard `Authorization` header on a cross-host redirect, not `Circle-Token`, and
+//! artifact downloads redirect to a storage host. A hop to any other origin (scheme, host,
+//! port) goes without the token, and so does every hop after it. Step-output URLs are
+//! presigned and always fetched with `Auth::None`.
+//!
+//! Every attempt holds one permit of a semaphore, so at most `concurrency` requests are in
+//! flight. 5xx answers, timeouts and connection errors are retried with exponential backoff
+//! and full jitter; a 429 pauses *all* requests until its `Retry-After` (seconds or HTTP
+//! date), `RateLimit-Reset` or `X-RateLimit-Reset` has passed, since the limit is per token.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+
+use reqwest::header::{HeaderMap, ACCEPT, LOCATION, RETRY_AFTER};
+use reqwest::{StatusCode, Url};
+use tokio::sync::Semaphore;
+
+/// A CircleCI API token. Its `Debug` and `Display` never show it.
+#[derive(Clone)]
+pub struct Token(String);
+
+impl Token {
+    pub fn new(token: String) -> Token {
+        Token(token.trim().to_string())
+    }
+    fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Token(<redacted>)")
+    }
+}
+
+/// Whether a request may carry the token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Auth {
+    /// Send `Circle-Token` to the URL's own origin (never to a redirect elsewhere).
+    Token,
+    /// Never send it (presigned step-output URLs).
+    None,
+}
+
+/// Why a request failed, for callers that branch on it.
+#[derive(Debug)]
+pub enum HttpError {
+    /// 404: not found, or not visible to this token (CircleCI answers 404 for both).
+    NotFound { url: String },
+    /// 401 or 403.
+    Unauthorized { status: u16, message: String },
+    /// Another non-success status after all retries.
+    Status {
+        status: u16,
+        url: String,
+        message: String,
+    },
+    /// The body is larger than the caller's limit.
+    TooLarge { url: String, limit: u64 },
+    /// Network trouble after all retries.
+    Transport { url: String, message: String },
+}
+
+impl fmt::Display for HttpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HttpError::NotFound { url } => {
+                write!(f, "{url}: 404, not found or not visible to this token")
+            }
+            HttpError::Unauthorized { status, message } => {
+                write!(f, "CircleCI refused the token ({status}: {message})")
+            }
+            HttpError::Status {
+                status,
+                url,
+                message,
+            } => write!(f, "{url}: HTTP {status} after retries: {message}"),
+            HttpError::TooLarge { url, limit } => write!(f, "{url}: larger than {limit} bytes"),
+            HttpError::Transport { url, message } => write!(f, "{url}: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for HttpError {}
+
+/// Counters for the summary and the benchmark.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub requests: AtomicU64,
+    pub retries: AtomicU64,
+    pub rate_limited: AtomicU64,
+    pub in_flight: AtomicU64,
+    pub max_in_flight: AtomicU64,
+}
+
+/// Client settings.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub concurrency: usize,
+    /// Attempts after the first for 5xx, timeouts and connection errors.
+    pub retries: u32,
+    /// 429 answers honoured per request before giving up.
+    pub max_rate_limited: u32,
+    pub timeout: Duration,
+    /// First backoff step; doubles per attempt, capped at `max_backoff`.
+    pub backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            concurrency: 16,
+            retries: 5,
+            max_rate_limited: 50,
+            timeout: Duration::from_secs(60),
+            backoff: Duration::from_millis(250),
+            max_backoff: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The HTTP client shared by all of a scan's tasks.
+pub struct Client {
+    http: reqwest::Client,
+    token: Token,
+    settings: Settings,
+    permits: Semaphore,
+    /// No request starts before this instant (set by 429 answers).
+    paused_until: Mutex<Option<Instant>>,
+    pub stats: Stats,
+}
+
+const MAX_REDIRECTS: usize = 5;
+
+fn same_origin(a: &Url, b: &Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str() == b.host_str()
+        && a.port_or_known_default() == b.port_or_known_default()
+}
+
+/// `{"message": "..."}` or `{"error": "..."}` from an error body, else its first line.
+fn error_message(body: &[u8]) -> String {
+    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) {
+        for key in ["message", "error"] {
+            if let Some(m) = v.get(key).and_then(|m| m.as_str()) {
+                return m.to_string();
+            }
+        }
+    }
+    let text = String::from_utf8_lossy(body);
+    let line = text.lines().next().unwrap_or("").trim();
+    if line.is_empty() {
+        "(empty body)".to_string()
+    } else {
+        line.chars().take(200).collect()
+    }
+}
+
+/// How long a 429 asks us to wait: `Retry-After` (seconds or HTTP date), then
+/// `RateLimit-Reset`, then `X-RateLimit-Reset` (seconds).
+pub fn rate_limit_wait(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    if let Some(v) = headers.get(RETRY_AFTER).and_then(|v| v.to_str().ok()) {
+        let v = v.trim();
+        if let Ok(secs) = v.parse::<f64>() {
+            if secs.is_finite() && secs >= 0.0 {
+                return Some(Duration::from_secs_f64(secs));
+            }
+        }
+        if let Ok(at) = httpdate::parse_http_date(v) {
+            return Some(at.duration_since(now).unwrap_or(Duration::ZERO));
+        }
+    }
+    for name in ["ratelimit-reset", "x-ratelimit-reset"] {
+        if let Some(secs) = headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s >= 0.0)
+        {
+            return Some(Duration::from_secs_f64(secs));
+        }
+    }
+    None
+}
+
+enum Attempt {
+    Done(Vec<u8>),
+    /// Retry after this long (5xx, transport); counts against `retries`.
+    Retry(Duration, HttpError),
+    /// 429: everyone waits this long; counts against `max_rate_limited`.
+    RateLimited(Duration),
+    Fail(HttpError),
+}
+
+impl Client {
+    pub fn new(token: Token, settings: Settings) -> anyhow::Result<Client> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(settings.timeout)
+            .connect_timeout(Duration::from_secs(20))
+            .user_agent(concat!("cisleuth/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Client {
+            http,
+            token,
+            permits: Semaphore::new(settings.concurrency.max(1)),
+            settings,
+            paused_until: Mutex::new(None),
+            stats: Stats::default(),
+        })
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let cap = self
+            .settings
+            .backoff
+            .saturating_mul(1u32 << attempt.min(16))
+            .min(self.settings.max_backoff);
+        // Full jitter: anywhere in [cap/2, cap].
+        cap / 2 + cap.mul_f64(fastrand::f64() / 2.0)
+    }
+
+    async fn wait_for_pause(&self) {
+        loop {
+            let until = *self.paused_until.lock().expect("pause lock");
+            match until {
+                Some(t) if t > Instant::now() => tokio::time::sleep_until(t.into()).await,
+                _ => return,
+            }
+        }
+    }
+
+    /// GET `url`, following redirects, with retries. The body may be at most `limit` bytes.
+    pub async fn get(&self, url: &str, auth: Auth, limit: u64) -> Result<Vec<u8>, HttpError> {
+        let url = Url::parse(url).map_err(|e| HttpError::Transport {
+            url: url.to_string(),
+            message: format!("bad URL: {e}"),
+        })?;
+        let (mut retries, mut limited) = (0u32, 0u32);
+        loop {
+            self.wait_for_pause().await;
+            let attempt = {
+                let _permit = self.permits.acquire().await.expect("semaphore open");
+                let now = self.stats.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                self.stats.max_in_flight.fetch_max(now, Ordering::SeqCst);
+                let a = self.attempt(&url, auth, limit).await;
+                self.stats.in_flight.fetch_sub(1, Ordering::SeqCst);
+                a
+            };
+            match attempt {
+                Attempt::Done(body) => return Ok(body),
+                Attempt::Fail(e) => return Err(e),
+                Attempt::Retry(wait, e) => {
+                    if retries >= self.settings.retries {
+                        return Err(e);
+                    }
+                    retries += 1;
+                    self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(wait).await;
+                }
+                Attempt::RateLimited(wait) => {
+                    limited += 1;
+                    self.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+                    if limited > self.settings.max_rate_limited {
+                        return Err(HttpError::Status {
+                            status: 429,
+                            url: url.to_string(),
+                            message: format!("still rate limited after {limited} waits"),
+                        });
+                    }
+                    let until = Instant::now() + wait;
+                    let mut p = self.paused_until.lock().expect("pause lock");
+                    if p.map_or(true, |t| t < until) {
+                        *p = Some(until);
+                    }
+                }
+            }
+        }
+    }
+
+    async fn attempt(&self, first: &Url, auth: Auth, limit: u64) -> Attempt {
+        let mut url = first.clone();
+        let mut with_token = auth == Auth::Token;
+        for _ in 0..=MAX_REDIRECTS {
+            // The token goes only to the origin it was meant for; once a redirect leaves that
+            // origin it is never sent again on this chain.
+            with_token = with_token && same_origin(&url, first);
+            let mut req = self
+                .http
+                .get(url.clone())
+                .header(ACCEPT, "application/json");
+            if with_token {
+                req = req.header("Circle-Token", self.token.expose());
+            }
+            self.stats.requests.fetch_add(1, Ordering::Relaxed);
+            let resp = match req.send().await {
+                Ok(r) => r,
+                Err(e) => {
+                    return Attempt::Retry(
+                        self.backoff(0),
+                        HttpError::Transport {
+                            url: url.to_string(),
+                            message: transport_message(&e),
+                        },
+                    )
+                }
+            };
+            let status = resp.status();
+            if status.is_redirection() {
+                let Some(next) = resp
+                    .headers()
+                    .get(LOCATION)
+                    .and_then(|l| l.to_str().ok())
+                    .and_then(|l| url.join(l).ok())
+                else {
+                    return Attempt::Fail(HttpError::Status {
+                        status: status.as_u16(),
+                        url: url.to_string(),
+                        message: "redirect without a usable Location".into(),
+                    });
+                };
+                url = next;
+                continue;
+            }
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                let wait = rate_limit_wait(resp.headers(), SystemTime::now())
+                    .unwrap_or_else(|| self.backoff(2));
+                return Attempt::RateLimited(wait);
+            }
+            if status.is_success() {
+                if resp.content_length().is_some_and(|n| n > limit) {
+                    return Attempt::Fail(HttpError::TooLarge {
+                        url: url.to_string(),
+                        limit,
+                    });
+                }
+                return match read_limited(resp, limit).await {
+                    Ok(Some(body)) => Attempt::Done(body),
+                    Ok(None) => Attempt::Fail(HttpError::TooLarge {
+                        url: url.to_string(),
+                        limit,
+                    }),
+                    Err(e) => Attempt::Retry(
+                        self.backoff(0),
+                        HttpError::Transport {
+                            url: url.to_string(),
+                            message: transport_message(&e),
+                        },
+                    ),
+                };
+            }
+            let body = resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
+            let message = error_message(&body);
+            return match status.as_u16() {
+                401 | 403 => Attempt::Fail(HttpError::Unauthorized {
+                    status: status.as_u16(),
+                    message,
+                }),
+                404 => Attempt::Fail(HttpError::NotFound {
+                    url: url.to_string(),
+                }),
+                s if s >= 500 || s == 408 => Attempt::Retry(
+                    self.backoff(1),
+                    HttpError::Status {
+                        status: s,
+                        url: url.to_string(),
+                        message,
+                    },
+                ),
+                s => Attempt::Fail(HttpError::Status {
+                    status: s,
+                    url: url.to_string(),
+                    message,
+                }),
+            };
+        }
+        Attempt::Fail(HttpError::Status {
+            status: 310,
+            url: first.to_string(),
+            message: format!("more than {MAX_REDIRECTS} redirects"),
+        })
+    }
+}
+
+/// A transport error without the URL reqwest puts in its `Display` (we print our own).
+fn transport_message(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "cannot connect"
+    } else if e.is_body() || e.is_decode() {
+        "connection broken while reading the body"
+    } else {
+        "request failed"
+    };
+    let mut source = std::error::Error::source(e);
+    let mut detail = String::new();
+    while let Some(s) = source {
+        detail = s.to_string();
+        source = s.source();
+    }
+    if detail.is_empty() {
+        kind.to_string()
+    } else {
+        format!("{kind}: {detail}")
+    }
+}
+
+/// Read a body, giving up (None) past `limit` bytes.
+async fn read_limited(
+    mut resp: reqwest::Response,
+    limit: u64,
+) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await? {
+        if body.len() as u64 + chunk.len() as u64 > limit {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    #[test]
+    fn token_debug_is_redacted() {
+        let t = Token::new("CCIPAT_secret".into());
+        assert!(!format!("{t:?}").contains("secret"));
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let mut h = HeaderMap::new();
+        h.insert(RETRY_AFTER, HeaderValue::from_static("3"));
+        assert_eq!(rate_limit_wait(&h, now), Some(Duration::from_secs(3)));
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(7));
+        h.insert(RETRY_AFTER, HeaderValue::from_str(&later).unwrap());
+        assert_eq!(rate_limit_wait(&h, now), Some(Duration::from_secs(7)));
+        let mut h = HeaderMap::new();
+        h.insert("x-ratelimit-reset", HeaderValue::from_static("2"));
+        assert_eq!(rate_limit_wait(&h, now), Some(Duration::from_secs(2)));
+        h.insert("ratelimit-reset", HeaderValue::from_static("1"));
+        assert_eq!(rate_limit_wait(&h, now), Some(Duration::from_secs(1)));
+        assert_eq!(rate_limit_wait(&HeaderMap::new(), now), None);
+    }
+
+    #[test]
+    fn error_bodies() {
+        assert_eq!(
+            error_message(br#"{"message":"Project not found"}"#),
+            "Project not found"
+        );
+        assert_eq!(error_message(br#"{"error":"bad"}"#), "bad");
+        assert_eq!(error_message(b"Rate limited."), "Rate limited.");
+        assert_eq!(error_message(b"{}"), "{}");
+        assert_eq!(error_message(b""), "(empty body)");
+    }
+
+    #[test]
+    fn origins() {
+        let a = Url::parse("https://circleci.com/api/v2/me").unwrap();
+        assert!(same_origin(
+            &a,
+            &Url::parse("https://circleci.com:443/x").unwrap()
+        ));
+        assert!(!same_origin(
+            &a,
+            &Url::parse("http://circleci.com/x").unwrap()
+        ));
+        assert!(!same_origin(
+            &a,
+            &Url::parse("https://circleci.com.evil/x").unwrap()
+        ));
+        assert!(!same_origin(
+            &a,
+            &Url::parse("https://circleci.com:8443/x").unwrap()
+        ));
+    }
+}

@@ -1,0 +1,819 @@
+//! The CircleCI source: find every job in scope through the API and fetch what it printed and
+//! stored (step output, step commands, its config, its artifacts) for the scanner.
+//!
+//! Enumeration follows the v2 tree (organisation → projects → pipelines → workflows → jobs),
+//! which carries pipeline numbers and workflow names for provenance; job details and step
+//! output come from v1.1 (`steps[].actions[].output_url`), the only API with steps. Pipelines
+//! are listed newest first, so paging stops once past `--since`. Every job is fetched at most
+//! once (keyed by project slug and job number), however many scopes name it.
+//!
+//! All of it runs on a tokio runtime on the calling thread; HTTP concurrency is bounded by the
+//! [`client::Client`]'s semaphore, and the bytes waiting for the scanner by a second one, so
+//! memory stays bounded however large the organisation. Inputs go to the scanner through a
+//! bounded channel; the scanner reports back nothing but findings.
+//!
+//! A job whose requests still fail after retries is reported as an error and the scan goes
+//! on; it is not marked finished in the resume state, so a re-run tries it again.
+
+pub mod api;
+pub mod client;
+pub mod state;
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use anyhow::{bail, Context, Result};
+use reqwest::Url;
+use serde::de::DeserializeOwned;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use tokio::sync::{mpsc, Semaphore};
+
+use crate::finding::{CircleCiPlace, Origin};
+use api::{Artifact, Build, Job, Page, Pipeline, Slug, V1Project, Workflow};
+use client::{Auth, Client, HttpError, Settings, Token};
+
+/// What to scan. At least one field must be non-empty.
+#[derive(Clone, Debug, Default)]
+pub struct Scope {
+    /// Organisation slugs (`gh/acme`, `circleci/<org-id>`).
+    pub orgs: Vec<String>,
+    pub projects: Vec<String>,
+    pub pipelines: Vec<String>,
+    pub workflows: Vec<String>,
+    /// `SLUG/NUMBER`, e.g. `gh/acme/api/1234`.
+    pub jobs: Vec<String>,
+}
+
+impl Scope {
+    pub fn is_empty(&self) -> bool {
+        self.orgs.is_empty()
+            && self.projects.is_empty()
+            && self.pipelines.is_empty()
+            && self.workflows.is_empty()
+            && self.jobs.is_empty()
+    }
+}
+
+/// Source settings.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// `https://circleci.com` or a CircleCI Server address.
+    pub host: String,
+    pub token: Token,
+    pub client: Settings,
+    pub scope: Scope,
+    pub since: Option<OffsetDateTime>,
+    pub until: Option<OffsetDateTime>,
+    pub branch: Option<String>,
+    pub max_jobs: Option<usize>,
+    pub artifacts: bool,
+    pub max_artifact_size: u64,
+    /// Largest step output fetched (CircleCI records at most 50 MB of output per step).
+    pub max_output_size: u64,
+    /// Jobs finished in an earlier run with the same state file.
+    pub finished: HashSet<String>,
+}
+
+/// One thing to scan.
+pub struct Input {
+    pub origin: Arc<Origin>,
+    pub bytes: Vec<u8>,
+    pub job: Arc<JobTicket>,
+}
+
+/// What the source tells the scan command.
+pub enum Event {
+    Input(Input),
+    /// All of a job's inputs have been sent; release the source's hold on it.
+    Queued(Arc<JobTicket>),
+    Note(String),
+    Error(String),
+    /// Something deliberately not scanned (over a size limit): the scan is incomplete.
+    Skipped(String),
+}
+
+/// Tracks a job until every one of its inputs is scanned.
+#[derive(Debug)]
+pub struct JobTicket {
+    /// `project-slug/job-number`: the resume-state key.
+    pub key: String,
+    pending: AtomicUsize,
+    /// Some input could not be fetched: the job is not finished.
+    failed: AtomicBool,
+}
+
+impl JobTicket {
+    fn new(key: String) -> Arc<JobTicket> {
+        Arc::new(JobTicket {
+            key,
+            pending: AtomicUsize::new(1),
+            failed: AtomicBool::new(false),
+        })
+    }
+
+    /// Release one hold (an input scanned, or the source done queueing). Returns whether the
+    /// job is now complete and was fetched in full, once, to the caller that completed it.
+    pub fn release(&self) -> Option<bool> {
+        if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+            Some(!self.failed.load(Ordering::Acquire))
+        } else {
+            None
+        }
+    }
+
+    fn fail(&self) {
+        self.failed.store(true, Ordering::Release);
+    }
+}
+
+/// Job counts, updated while the scan runs (for progress and the summary).
+#[derive(Debug, Default)]
+pub struct Totals {
+    /// Jobs fetched.
+    pub jobs: AtomicU64,
+    /// Jobs skipped because the state file says an earlier run finished them.
+    pub jobs_skipped_finished: AtomicU64,
+}
+
+/// HTTP counters of a finished run.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RequestStats {
+    pub requests: u64,
+    pub retries: u64,
+    pub rate_limited: u64,
+    pub max_in_flight: u64,
+}
+
+/// A job found by enumeration, with what is known of it.
+#[derive(Clone, Debug)]
+struct JobRef {
+    slug: Slug,
+    number: u64,
+    name: Option<String>,
+    pipeline_number: Option<u64>,
+    workflow: Option<String>,
+    workflow_id: Option<String>,
+}
+
+struct Ctx {
+    client: Client,
+    base: Url,
+    opts: Options,
+    tx: mpsc::Sender<Event>,
+    seen: Mutex<HashSet<String>>,
+    scheduled: AtomicUsize,
+    /// Bodies fetched but not yet handed to the scanner.
+    bodies: Semaphore,
+    totals: Arc<Totals>,
+}
+
+/// Whether `host` is a loopback address (plain http is fine there).
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// Parse `--since`/`--until`: RFC 3339, or `YYYY-MM-DD` (UTC midnight; with `end_of_day`,
+/// the midnight after it, so `--until 2023-01-04` includes that day).
+pub fn parse_time(s: &str, end_of_day: bool) -> Result<OffsetDateTime> {
+    if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
+        return Ok(t);
+    }
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    let d = time::Date::parse(s, &fmt)
+        .with_context(|| format!("invalid time {s:?}: use RFC 3339 or YYYY-MM-DD"))?;
+    let d = if end_of_day {
+        d.next_day().context("date out of range")?
+    } else {
+        d
+    };
+    Ok(d.midnight().assume_utc())
+}
+
+fn parse_api_time(s: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(s, &Rfc3339).ok()
+}
+
+/// Scan everything in `opts.scope`, sending inputs to `tx`. Blocks until done. Errors only
+/// for what stops the whole scan (a refused token, an unreachable host); a failing job is an
+/// [`Event::Error`] and the scan goes on.
+pub fn run(opts: Options, tx: mpsc::Sender<Event>, totals: Arc<Totals>) -> Result<RequestStats> {
+    let base = Url::parse(&opts.host).with_context(|| format!("invalid --host {:?}", opts.host))?;
+    if !matches!(base.scheme(), "https" | "http") {
+        bail!("--host must be an http(s) URL, not {:?}", opts.host);
+    }
+    if base.scheme() == "http" && !is_loopback(&base) {
+        let _ = tx.blocking_send(Event::Note(format!(
+            "--host {} is plain http: the token crosses the network unencrypted",
+            opts.host
+        )));
+    }
+    if opts.scope.is_empty() {
+        bail!("nothing to scan: give --org, --project, --pipeline, --workflow or --job");
+    }
+    let client = Client::new(opts.token.clone(), opts.client.clone())?;
+    let bodies = Semaphore::new(opts.client.concurrency.max(1) * 2);
+    let ctx = Arc::new(Ctx {
+        client,
+        base,
+        opts,
+        tx,
+        seen: Mutex::new(HashSet::new()),
+        scheduled: AtomicUsize::new(0),
+        bodies,
+        totals: totals.clone(),
+    });
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the HTTP runtime")?;
+    let result = rt.block_on(run_async(ctx.clone()));
+    let stats = &ctx.client.stats;
+    result.map(|()| RequestStats {
+        requests: stats.requests.load(Ordering::Relaxed),
+        retries: stats.retries.load(Ordering::Relaxed),
+        rate_limited: stats.rate_limited.load(Ordering::Relaxed),
+        max_in_flight: stats.max_in_flight.load(Ordering::Relaxed),
+    })
+}
+
+impl Ctx {
+    fn api(&self, path: &str) -> String {
+        format!("{}{path}", self.base.as_str().trim_end_matches('/'))
+    }
+
+    async fn send(&self, e: Event) {
+        // The receiver only goes away when the scan is being torn down.
+        let _ = self.tx.send(e).await;
+    }
+
+    async fn get_json<T: DeserializeOwned>(&self, path_or_url: &str) -> Result<T, String> {
+        let url = if path_or_url.starts_with("http") {
+            path_or_url.to_string()
+        } else {
+            self.api(path_or_url)
+        };
+        let body = self
+            .client
+            .get(&url, Auth::Token, 64 << 20)
+            .await
+            .map_err(|e| e.to_string())?;
+        serde_json::from_slice(&body).map_err(|e| format!("{url}: unexpected response: {e}"))
+    }
+
+    /// Every item of a v2 list, page by page; `keep_going` sees each page and may stop.
+    async fn pages<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        mut keep_going: impl FnMut(&[T]) -> bool,
+    ) -> Result<Vec<T>, String> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        let mut seen_tokens = HashSet::new();
+        loop {
+            let sep = if path.contains('?') { '&' } else { '?' };
+            let url = match &token {
+                Some(t) => format!("{path}{sep}page-token={}", api::enc(t)),
+                None => path.to_string(),
+            };
+            let page: Page<T> = self.get_json(&url).await?;
+            let more = keep_going(&page.items);
+            out.extend(page.items);
+            match page.next_page_token {
+                // A server that hands out the same token twice would loop forever.
+                Some(t) if more && !t.is_empty() && seen_tokens.insert(t.clone()) => {
+                    token = Some(t)
+                }
+                _ => return Ok(out),
+            }
+        }
+    }
+}
+
+async fn run_async(ctx: Arc<Ctx>) -> Result<()> {
+    // One clear error before any scanning if the token is missing, wrong or not a user token.
+    match ctx
+        .client
+        .get(&ctx.api("/api/v2/me"), Auth::Token, 1 << 20)
+        .await
+    {
+        Ok(_) => {}
+        Err(e @ HttpError::Unauthorized { .. }) => {
+            bail!("{e}; check CIRCLECI_TOKEN (a personal API token is needed; project tokens do not work on API v2)")
+        }
+        Err(HttpError::NotFound { .. }) => {
+            bail!(
+                "{}/api/v2/me answered 404: is --host a CircleCI address?",
+                ctx.base
+            )
+        }
+        Err(e) => bail!("cannot reach CircleCI: {e}"),
+    }
+    let mut tasks = Vec::new();
+    let scope = ctx.opts.scope.clone();
+    for j in &scope.jobs {
+        let Some((slug, number)) = j
+            .rsplit_once('/')
+            .and_then(|(s, n)| Some((Slug::parse(s)?, n.parse::<u64>().ok()?)))
+        else {
+            bail!("invalid --job {j:?}: use PROJECT-SLUG/NUMBER, e.g. gh/acme/api/1234");
+        };
+        let job = JobRef {
+            slug,
+            number,
+            name: None,
+            pipeline_number: None,
+            workflow: None,
+            workflow_id: None,
+        };
+        tasks.push(tokio::spawn(scan_job(ctx.clone(), job)));
+    }
+    for w in &scope.workflows {
+        tasks.push(tokio::spawn(workflow(ctx.clone(), w.clone(), None)));
+    }
+    for p in &scope.pipelines {
+        tasks.push(tokio::spawn(pipeline_by_id(ctx.clone(), p.clone())));
+    }
+    let mut projects: Vec<Slug> = Vec::new();
+    for p in &scope.projects {
+        projects.push(Slug::parse(p).with_context(|| {
+            format!("invalid --project {p:?}: use a slug like gh/acme/api or circleci/<org-id>/<project-id>")
+        })?);
+    }
+    for org in &scope.orgs {
+        projects.extend(org_projects(&ctx, org).await?);
+    }
+    projects.sort();
+    projects.dedup();
+    for slug in projects {
+        tasks.push(tokio::spawn(project(ctx.clone(), slug)));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    Ok(())
+}
+
+/// Every project of an organisation: v1.1 followed projects, v2 recent pipelines of the org,
+/// de-duplicated; `/me/collaborations` says whether the org is visible at all.
+async fn org_projects(ctx: &Arc<Ctx>, org: &str) -> Result<Vec<Slug>> {
+    let probe = Slug::parse(&format!("{}/x", org.trim_end_matches('/'))).with_context(|| {
+        format!("invalid --org {org:?}: use a slug like gh/acme or circleci/<org-id>")
+    })?;
+    let org_slug = probe.org_slug();
+    let mut found: Vec<Slug> = Vec::new();
+    #[derive(serde::Deserialize)]
+    struct Collab {
+        #[serde(default)]
+        slug: Option<String>,
+    }
+    let collabs: Vec<Collab> = ctx
+        .get_json("/api/v2/me/collaborations")
+        .await
+        .unwrap_or_default();
+    let visible = collabs.iter().any(|c| {
+        c.slug
+            .as_deref()
+            .and_then(|s| Slug::parse(&format!("{s}/x")))
+            .map(|s| s.org_slug())
+            == Some(org_slug.clone())
+    });
+    if !visible {
+        ctx.send(Event::Note(format!(
+            "{org_slug} is not among this token's collaborations; listing what is visible anyway"
+        )))
+        .await;
+    }
+    match ctx.get_json::<Vec<V1Project>>("/api/v1.1/projects").await {
+        Ok(list) => found.extend(
+            list.iter()
+                .filter_map(Slug::from_v1_project)
+                .filter(|s| s.org_slug().eq_ignore_ascii_case(&org_slug)),
+        ),
+        Err(e) => {
+            ctx.send(Event::Note(format!("v1.1 project list unavailable: {e}")))
+                .await
+        }
+    }
+    let path = format!("/api/v2/pipeline?org-slug={}", api::enc(&org_slug));
+    match ctx.pages::<Pipeline>(&path, |_| true).await {
+        Ok(list) => found.extend(list.iter().filter_map(|p| Slug::parse(&p.project_slug))),
+        Err(e) => {
+            ctx.send(Event::Note(format!(
+                "v2 org pipeline list unavailable: {e}"
+            )))
+            .await
+        }
+    }
+    found.sort();
+    found.dedup();
+    if found.is_empty() {
+        ctx.send(Event::Error(format!(
+            "{org_slug}: no projects found (not found, or not visible to this token)"
+        )))
+        .await;
+    }
+    Ok(found)
+}
+
+fn in_window(ctx: &Ctx, created: &str) -> (bool, bool) {
+    // (inside the window, older than --since)
+    let Some(t) = parse_api_time(created) else {
+        return (true, false);
+    };
+    let older = ctx.opts.since.is_some_and(|s| t < s);
+    let newer = ctx.opts.until.is_some_and(|u| t >= u);
+    (!older && !newer, older)
+}
+
+async fn project(ctx: Arc<Ctx>, slug: Slug) {
+    let mut path = format!("/api/v2/project/{}/pipeline", slug.v2());
+    if let Some(b) = &ctx.opts.branch {
+        path.push_str(&format!("?branch={}", api::enc(b)));
+    }
+    let since_ctx = ctx.clone();
+    let pipelines = ctx
+        .pages::<Pipeline>(&path, move |page| {
+            // Newest first: once a page reaches past --since, later pages are older still.
+            !page.iter().any(|p| in_window(&since_ctx, &p.created_at).1)
+        })
+        .await;
+    let pipelines = match pipelines {
+        Ok(p) => p,
+        Err(e) => {
+            ctx.send(Event::Error(format!("{slug}: cannot list pipelines: {e}")))
+                .await;
+            return;
+        }
+    };
+    let mut tasks = Vec::new();
+    for p in pipelines {
+        if !in_window(&ctx, &p.created_at).0 {
+            continue;
+        }
+        tasks.push(tokio::spawn(pipeline(ctx.clone(), p)));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+}
+
+async fn pipeline_by_id(ctx: Arc<Ctx>, id: String) {
+    match ctx
+        .get_json::<Pipeline>(&format!("/api/v2/pipeline/{}", api::enc(&id)))
+        .await
+    {
+        Ok(p) => pipeline(ctx, p).await,
+        Err(e) => ctx.send(Event::Error(format!("pipeline {id}: {e}"))).await,
+    }
+}
+
+async fn pipeline(ctx: Arc<Ctx>, p: Pipeline) {
+    let path = format!("/api/v2/pipeline/{}/workflow", api::enc(&p.id));
+    let workflows = match ctx.pages::<Workflow>(&path, |_| true).await {
+        Ok(w) => w,
+        Err(e) => {
+            let msg = format!(
+                "{} pipeline {}: cannot list workflows: {e}",
+                p.project_slug, p.number
+            );
+            ctx.send(Event::Error(msg)).await;
+            return;
+        }
+    };
+    let mut tasks = Vec::new();
+    for w in workflows {
+        tasks.push(tokio::spawn(workflow(
+            ctx.clone(),
+            w.id.clone(),
+            Some((w, p.number)),
+        )));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+}
+
+async fn workflow(ctx: Arc<Ctx>, id: String, known: Option<(Workflow, u64)>) {
+    let (wf, pipeline_number) = match known {
+        Some((w, n)) => (w, Some(n)),
+        None => match ctx
+            .get_json::<Workflow>(&format!("/api/v2/workflow/{}", api::enc(&id)))
+            .await
+        {
+            Ok(w) => {
+                let n = w.pipeline_number;
+                (w, n)
+            }
+            Err(e) => {
+                ctx.send(Event::Error(format!("workflow {id}: {e}"))).await;
+                return;
+            }
+        },
+    };
+    let path = format!("/api/v2/workflow/{}/job", api::enc(&id));
+    let jobs = match ctx.pages::<Job>(&path, |_| true).await {
+        Ok(j) => j,
+        Err(e) => {
+            ctx.send(Event::Error(format!(
+                "workflow {} ({id}): cannot list jobs: {e}",
+                wf.name
+            )))
+            .await;
+            return;
+        }
+    };
+    let mut tasks = Vec::new();
+    for j in jobs {
+        // Approval jobs and jobs that never ran have no number and no output.
+        let Some(number) = j.job_number else { continue };
+        let Some(slug) = j
+            .project_slug
+            .as_deref()
+            .or(wf.project_slug.as_deref())
+            .and_then(Slug::parse)
+        else {
+            continue;
+        };
+        let job = JobRef {
+            slug,
+            number,
+            name: Some(j.name),
+            pipeline_number,
+            workflow: Some(wf.name.clone()),
+            workflow_id: Some(wf.id.clone()),
+        };
+        tasks.push(tokio::spawn(scan_job(ctx.clone(), job)));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+}
+
+async fn scan_job(ctx: Arc<Ctx>, job: JobRef) {
+    let key = format!("{}/{}", job.slug, job.number);
+    if !ctx.seen.lock().expect("seen lock").insert(key.clone()) {
+        return;
+    }
+    if ctx.opts.finished.contains(&key) {
+        ctx.totals
+            .jobs_skipped_finished
+            .fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    if let Some(max) = ctx.opts.max_jobs {
+        if ctx.scheduled.fetch_add(1, Ordering::SeqCst) >= max {
+            return;
+        }
+    }
+    ctx.totals.jobs.fetch_add(1, Ordering::Relaxed);
+    let ticket = JobTicket::new(key.clone());
+    let label = format!("{} job {}", job.slug, job.number);
+    let build: Build = match ctx
+        .get_json(&format!(
+            "/api/v1.1/project/{}/{}",
+            job.slug.v1(),
+            job.number
+        ))
+        .await
+    {
+        Ok(b) => b,
+        Err(e) => {
+            ticket.fail();
+            ctx.send(Event::Error(format!("{label}: {e}"))).await;
+            ctx.send(Event::Queued(ticket)).await;
+            return;
+        }
+    };
+    let wf = build.workflows.clone();
+    let base = CircleCiPlace {
+        project: job.slug.to_string(),
+        pipeline_number: job.pipeline_number,
+        workflow: job
+            .workflow
+            .clone()
+            .or_else(|| wf.as_ref().and_then(|w| w.workflow_name.clone())),
+        workflow_id: job
+            .workflow_id
+            .clone()
+            .or_else(|| wf.as_ref().and_then(|w| w.workflow_id.clone())),
+        job: job
+            .name
+            .clone()
+            .or_else(|| wf.as_ref().and_then(|w| w.job_name.clone()))
+            .unwrap_or_else(|| "?".into()),
+        job_number: job.number,
+        url: build.build_url.clone().unwrap_or_else(|| {
+            format!(
+                "{}/{}/{}",
+                ctx.base.as_str().trim_end_matches('/'),
+                job.slug.v1(),
+                job.number
+            )
+        }),
+        ..CircleCiPlace::default()
+    };
+    let input = |place: CircleCiPlace, bytes: Vec<u8>| Input {
+        origin: Arc::new(Origin::CircleCi(Box::new(place))),
+        bytes,
+        job: ticket.clone(),
+    };
+    let enqueue = |i: Input| {
+        i.job.pending.fetch_add(1, Ordering::AcqRel);
+        Event::Input(i)
+    };
+    if let Some(cfg) = build.circle_yml.as_ref().and_then(|c| c.string.clone()) {
+        let place = CircleCiPlace {
+            config: true,
+            ..base.clone()
+        };
+        ctx.send(enqueue(input(place, cfg.into_bytes()))).await;
+    }
+    let mut fetches = Vec::new();
+    for step in &build.steps {
+        for action in &step.actions {
+            let place = CircleCiPlace {
+                step: Some(step.name.clone()),
+                step_id: Some(action.step),
+                node_index: Some(action.index),
+                ..base.clone()
+            };
+            if let Some(cmd) = action.bash_command.as_ref().filter(|c| !c.is_empty()) {
+                let place = CircleCiPlace {
+                    bash_command: true,
+                    ..place.clone()
+                };
+                ctx.send(enqueue(input(place, cmd.clone().into_bytes())))
+                    .await;
+            }
+            if action.has_output == Some(false) {
+                continue;
+            }
+            let Some(url) = action.output_url.clone() else {
+                ctx.send(Event::Note(format!(
+                    "{label} step {:?} node {}: no output URL yet (job still running?); not scanned",
+                    step.name, action.index
+                )))
+                .await;
+                ticket.fail();
+                continue;
+            };
+            fetches.push(fetch(
+                ctx.clone(),
+                url,
+                Auth::None,
+                ctx.opts.max_output_size,
+                place,
+                label.clone(),
+            ));
+        }
+    }
+    if ctx.opts.artifacts {
+        let path = format!("/api/v2/project/{}/{}/artifacts", job.slug.v2(), job.number);
+        match ctx.pages::<Artifact>(&path, |_| true).await {
+            Ok(list) => {
+                for a in list {
+                    let place = CircleCiPlace {
+                        artifact: Some(a.path.clone()),
+                        node_index: Some(a.node_index),
+                        ..base.clone()
+                    };
+                    // Artifact URLs need the token; a redirect to storage drops it.
+                    fetches.push(fetch(
+                        ctx.clone(),
+                        a.url,
+                        Auth::Token,
+                        ctx.opts.max_artifact_size,
+                        place,
+                        label.clone(),
+                    ));
+                }
+            }
+            Err(e) => {
+                ticket.fail();
+                ctx.send(Event::Error(format!("{label}: cannot list artifacts: {e}")))
+                    .await;
+            }
+        }
+    }
+    let results = futures_join(fetches).await;
+    for r in results {
+        match r {
+            Fetched::Ok(place, bytes) => ctx.send(enqueue(input(*place, bytes))).await,
+            Fetched::Failed => ticket.fail(),
+            Fetched::Skipped => {}
+        }
+    }
+    ctx.send(Event::Queued(ticket)).await;
+}
+
+enum Fetched {
+    Ok(Box<CircleCiPlace>, Vec<u8>),
+    Failed,
+    Skipped,
+}
+
+async fn fetch(
+    ctx: Arc<Ctx>,
+    url: String,
+    auth: Auth,
+    limit: u64,
+    place: CircleCiPlace,
+    label: String,
+) -> Fetched {
+    let _body_permit = ctx.bodies.acquire().await.expect("semaphore open");
+    let what = match (&place.artifact, &place.step) {
+        (Some(a), _) => format!("artifact {a}"),
+        (_, Some(s)) => format!("step {s:?} node {}", place.node_index.unwrap_or(0)),
+        _ => "input".into(),
+    };
+    match ctx.client.get(&url, auth, limit).await {
+        Ok(bytes) => Fetched::Ok(Box::new(place), bytes),
+        Err(HttpError::TooLarge { limit, .. }) => {
+            ctx.send(Event::Skipped(format!(
+                "{label} {what}: skipped, larger than {limit} bytes"
+            )))
+            .await;
+            Fetched::Skipped
+        }
+        Err(e) => {
+            // Never print the URL of a presigned step-output link: it is itself a credential.
+            let msg = match (&e, auth) {
+                (HttpError::NotFound { .. }, Auth::None) => {
+                    "404 (the output link may have expired)".to_string()
+                }
+                (HttpError::Status { status, .. }, Auth::None) => {
+                    format!("HTTP {status} after retries")
+                }
+                (HttpError::Transport { message, .. }, Auth::None) => message.clone(),
+                _ => e.to_string(),
+            };
+            ctx.send(Event::Error(format!("{label} {what}: {msg}")))
+                .await;
+            Fetched::Failed
+        }
+    }
+}
+
+/// Run futures concurrently and collect their results in order.
+async fn futures_join<F>(futs: Vec<F>) -> Vec<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futs.into_iter().map(tokio::spawn).collect();
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        out.push(h.await.expect("fetch task panicked"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times() {
+        let t = parse_time("2022-12-21", false).unwrap();
+        assert_eq!(t, time::macros::datetime!(2022-12-21 0:00 UTC));
+        let t = parse_time("2023-01-04", true).unwrap();
+        assert_eq!(t, time::macros::datetime!(2023-01-05 0:00 UTC));
+        let t = parse_time("2022-12-28T10:00:00+02:00", false).unwrap();
+        assert_eq!(t, time::macros::datetime!(2022-12-28 8:00 UTC));
+        assert!(parse_time("yesterday", false).is_err());
+        assert!(parse_api_time("2026-08-14T23:41:02.5Z").is_some());
+    }
+
+    #[test]
+    fn tickets_complete_once() {
+        let t = JobTicket::new("k".into());
+        t.pending.fetch_add(2, Ordering::AcqRel);
+        assert_eq!(t.release(), None);
+        assert_eq!(t.release(), None);
+        assert_eq!(t.release(), Some(true));
+        let t = JobTicket::new("k".into());
+        t.fail();
+        assert_eq!(t.release(), Some(false));
+    }
+
+    #[test]
+    fn loopback_hosts() {
+        for (u, want) in [
+            ("http://127.0.0.1:8080", true),
+            ("http://127.0.0.2", true),
+            ("http://localhost:1", true),
+            ("http://[::1]:9", true),
+            ("http://10.0.0.1", false),
+            ("https://circleci.com", false),
+        ] {
+            assert_eq!(is_loopback(&Url::parse(u).unwrap()), want, "{u}");
+        }
+    }
+}
