@@ -3,6 +3,10 @@
 
 mod util;
 
+#[path = "support/fake_circleci.rs"]
+mod fake_circleci;
+
+mod circleci;
 mod output;
 mod rules;
 mod scan;

@@ -242,22 +242,31 @@ fn write_all(
         match msg {
             Msg::Findings(batch) => {
                 for f in &batch {
-                    if let Some(state) = &setup.state {
-                        match state.record_occurrence(
-                            &occurrence_key(f),
-                            &f.location.origin.display_name(),
-                        ) {
-                            Ok(true) => {}
-                            Ok(false) => {
+                    let key = setup.state.as_ref().map(|_| occurrence_key(f));
+                    if let (Some(state), Some(key)) = (&setup.state, &key) {
+                        match state.is_recorded(key) {
+                            Ok(true) => {
                                 s.previously_reported += 1;
                                 continue;
                             }
+                            Ok(false) => {}
                             Err(e) => say(format!("cisleuth: error: state file: {e:#}")),
                         }
                     }
                     s.findings += 1;
                     if out_ok {
                         check(report.finding(f), &mut out_ok, &mut s);
+                    }
+                    // With a state file, a finding is recorded only once it is out of our
+                    // buffers: a kill between the two repeats it on resume, never loses it.
+                    if let (Some(state), Some(key)) = (&setup.state, &key) {
+                        if out_ok {
+                            check(report.flush(), &mut out_ok, &mut s);
+                        }
+                        let job = f.location.origin.display_name();
+                        if let Err(e) = state.record_occurrence(key, &job) {
+                            say(format!("cisleuth: error: state file: {e:#}"));
+                        }
                     }
                 }
                 if setup.streaming && out_ok {

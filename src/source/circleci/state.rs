@@ -7,6 +7,10 @@
 //! reported occurrence (fingerprint plus location). A job counts as finished only after all
 //! its findings were written, so a job cut short is scanned again and only its new
 //! occurrences are reported.
+//!
+//! An occurrence is recorded right after it is written and flushed to the output. A SIGKILL
+//! in the instant between the two repeats that one finding on resume; recording first would
+//! instead lose it if the kill came before the write, and losing a leaked secret is worse.
 
 use std::path::Path;
 
@@ -50,6 +54,19 @@ impl State {
             params![key, job],
         )?;
         Ok(n == 1)
+    }
+
+    /// Whether an occurrence was recorded by this or an earlier run.
+    pub fn is_recorded(&self, key: &str) -> Result<bool> {
+        Ok(self
+            .db
+            .query_row(
+                "SELECT 1 FROM occurrences WHERE key = ?1",
+                params![key],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
     }
 
     /// Mark a job finished.

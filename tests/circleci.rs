@@ -1,0 +1,479 @@
+//! `cisleuth scan circleci` against the fake CircleCI (tests/support/fake_circleci.rs).
+
+use std::collections::{BTreeSet, HashMap};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::fake_circleci::{generate, Fake, FakeConfig, Planted};
+use crate::util::*;
+
+fn scan(fake: &Fake, args: &[&str]) -> Output {
+    cmd(fake, args).output().unwrap()
+}
+
+fn cmd(fake: &Fake, args: &[&str]) -> Command {
+    let mut c = cisleuth();
+    c.args([
+        "scan",
+        "circleci",
+        "--host",
+        fake.api_url(),
+        "--format",
+        "jsonl",
+        "--show-secrets",
+    ])
+    .args(args)
+    .env("CIRCLECI_TOKEN", fake.token())
+    .env_remove("CIRCLE_TOKEN")
+    .env_remove("CIRCLECI_HOST");
+    c
+}
+
+/// The planted secret each finding matches, keyed by secret.
+fn by_secret(found: &[Value]) -> HashMap<String, Value> {
+    found
+        .iter()
+        .map(|f| (f["secret"].as_str().unwrap().to_string(), f.clone()))
+        .collect()
+}
+
+fn assert_no_credential_left_the_api(fake: &Fake) {
+    for s in fake.log() {
+        if s.host == "storage" {
+            assert!(
+                !s.had_any_auth,
+                "a credential reached the storage host: {}",
+                s.path
+            );
+        }
+    }
+}
+
+#[test]
+fn org_scan_finds_every_planted_secret_with_provenance() {
+    let (cfg, planted) = generate(2, 3, 2, 4, true);
+    let fake = Fake::start(cfg);
+    let o = scan(&fake, &["--org", "gh/acme"]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let found = jsonl(&o);
+    let map = by_secret(&found);
+    for p in &planted {
+        let f = map
+            .get(&p.secret)
+            .unwrap_or_else(|| panic!("missed {p:?}\n{}", stderr(&o)));
+        let loc = &f["location"];
+        assert_eq!(loc["source"], "circleci");
+        assert_eq!(loc["job_number"], p.job_number);
+        assert!(loc["project"].as_str().unwrap().starts_with("gh/acme/svc"));
+        assert_eq!(
+            loc["workflow"], "build-and-test",
+            "v2 names win over v1.1's"
+        );
+        assert!(loc["pipeline_number"].as_u64().is_some());
+        assert!(loc["job"].as_str().unwrap().starts_with("build-"));
+        assert!(loc["url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/{}", p.job_number)));
+        match p.kind.as_str() {
+            "out" => {
+                assert_eq!(loc["stream"], "out");
+                assert_eq!(loc["step"], "Step 3");
+                assert_eq!(loc["step_id"], 103);
+                assert_eq!(loc["node_index"], 0);
+                assert_eq!(loc["line"], 3, "lines count within the joined messages");
+            }
+            "err" => {
+                assert_eq!(loc["stream"], "err");
+                assert_eq!(loc["node_index"], 1);
+            }
+            "bash_command" => {
+                assert_eq!(loc["bash_command"], true);
+                assert_eq!(loc["step_id"], 102);
+            }
+            "config" => assert_eq!(loc["config"], true),
+            a => assert_eq!(
+                loc["artifact"].as_str().unwrap(),
+                a.strip_prefix("artifact:").unwrap()
+            ),
+        }
+    }
+    assert_eq!(found.len(), planted.len(), "no extra findings");
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/docs/finding.schema.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let v = jsonschema::validator_for(&schema).unwrap();
+    for f in &found {
+        assert!(v.is_valid(f), "{f}");
+    }
+    // Every job once, although v1.1 /projects and v2 org pipelines both list every project.
+    let fetches = fake.build_fetches();
+    let jobs: BTreeSet<u64> = planted.iter().map(|p| p.job_number).collect();
+    assert_eq!(fetches.len(), jobs.len());
+    assert!(fetches.values().all(|&n| n == 1), "{fetches:?}");
+    // The token went to the API and the artifact host, never to storage (step output and
+    // the artifacts' redirect target).
+    assert_no_credential_left_the_api(&fake);
+    assert!(fake
+        .log()
+        .iter()
+        .any(|s| s.host == "artifacts" && s.had_token));
+    assert!(fake
+        .log()
+        .iter()
+        .any(|s| s.host == "storage" && s.path.starts_with("/blob/")));
+    assert!(!stdout(&o).contains(fake.token()) && !stderr(&o).contains(fake.token()));
+    assert!(
+        stderr(&o).contains(&format!("from {} jobs", jobs.len())),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn missing_or_wrong_token_is_one_clear_error() {
+    let (cfg, _) = generate(1, 1, 1, 3, false);
+    let fake = Fake::start(cfg);
+    let o = cmd(&fake, &["--project", "gh/acme/svc0"])
+        .env_remove("CIRCLECI_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("no CircleCI token"), "{}", stderr(&o));
+    let o = cmd(&fake, &["--project", "gh/acme/svc0"])
+        .env("CIRCLECI_TOKEN", "CCIPAT_wrong_0000")
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 2);
+    let err = stderr(&o);
+    assert!(
+        err.contains("CircleCI refused the token (401: Invalid token provided.)"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(stdout(&o).is_empty());
+    assert!(!err.contains("CCIPAT_wrong"));
+    // Only /me was asked.
+    assert!(fake.log().iter().all(|s| s.path == "/api/v2/me"));
+    // --token-file works too.
+    let dir = tempfile::TempDir::new().unwrap();
+    let tf = dir.path().join("token");
+    std::fs::write(&tf, format!("{}\n", fake.token())).unwrap();
+    let o = cmd(
+        &fake,
+        &[
+            "--project",
+            "gh/acme/svc0",
+            "--token-file",
+            tf.to_str().unwrap(),
+        ],
+    )
+    .env_remove("CIRCLECI_TOKEN")
+    .output()
+    .unwrap();
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+}
+
+#[test]
+fn rate_limits_and_bad_gateways_are_survived() {
+    let (mut cfg, planted) = generate(1, 2, 2, 3, true);
+    cfg.rate_limit_every = Some(11);
+    cfg.fail_every = Some(7);
+    let fake = Fake::start(cfg);
+    let o = scan(&fake, &["--project", "gh/acme/svc0", "--concurrency", "8"]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let map = by_secret(&jsonl(&o));
+    assert!(
+        planted.iter().all(|p| map.contains_key(&p.secret)),
+        "{}",
+        stderr(&o)
+    );
+    assert!(fake.log().iter().any(|s| s.status == 429));
+    assert!(fake.log().iter().any(|s| s.status == 502));
+    assert_eq!(
+        fake.rate_limit_violations(),
+        0,
+        "a request started while rate limited"
+    );
+    assert!(
+        stderr(&o).contains("rate-limited (429) waits"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains("error:"), "{}", stderr(&o));
+}
+
+#[test]
+fn concurrency_is_bounded() {
+    let (mut cfg, _) = generate(1, 4, 3, 4, true);
+    cfg.latency = Duration::from_millis(15);
+    let fake = Fake::start(cfg);
+    let o = scan(&fake, &["--project", "gh/acme/svc0", "--concurrency", "3"]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        fake.max_in_flight() <= 3,
+        "{} in flight",
+        fake.max_in_flight()
+    );
+    assert!(fake.max_in_flight() >= 2, "no concurrency at all");
+}
+
+#[test]
+fn filters_and_scopes() {
+    let (cfg, planted) = generate(1, 6, 1, 3, false);
+    let fake = Fake::start(cfg.clone());
+    let pipelines = &cfg.projects[0].pipelines;
+    let jobs_of = |o: &Output| -> BTreeSet<u64> {
+        jsonl(o)
+            .iter()
+            .map(|f| f["location"]["job_number"].as_u64().unwrap())
+            .collect()
+    };
+    let job_of_pipeline = |i: usize| pipelines[i].workflows[0].jobs[0].number.unwrap();
+    // Newest first: pipelines 0..6 were created on Jan 10, 9, 8, 7, 6, 5.
+    let o = scan(
+        &fake,
+        &[
+            "--project",
+            "gh/acme/svc0",
+            "--since",
+            "2023-01-08",
+            "--until",
+            "2023-01-09",
+        ],
+    );
+    assert_eq!(
+        jobs_of(&o),
+        [job_of_pipeline(1), job_of_pipeline(2)]
+            .into_iter()
+            .collect()
+    );
+    let o = scan(&fake, &["--project", "gh/acme/svc0", "--branch", "feature"]);
+    assert_eq!(
+        jobs_of(&o),
+        [1, 3, 5].into_iter().map(job_of_pipeline).collect()
+    );
+    let o = scan(&fake, &["--workflow", &pipelines[4].workflows[0].id]);
+    assert_eq!(jobs_of(&o), [job_of_pipeline(4)].into_iter().collect());
+    let f = &jsonl(&o)[0];
+    assert_eq!(f["location"]["pipeline_number"], pipelines[4].number);
+    let o = scan(&fake, &["--pipeline", &pipelines[2].id]);
+    assert_eq!(jobs_of(&o), [job_of_pipeline(2)].into_iter().collect());
+    let o = scan(
+        &fake,
+        &["--job", &format!("gh/acme/svc0/{}", job_of_pipeline(3))],
+    );
+    assert_eq!(jobs_of(&o), [job_of_pipeline(3)].into_iter().collect());
+    let o = scan(&fake, &["--project", "gh/acme/svc0", "--max-jobs", "2"]);
+    assert_eq!(jobs_of(&o).len(), 2);
+    // Per job: stdout, stderr, a step command, the config.
+    assert_eq!(planted.len(), 6 * 4);
+}
+
+#[test]
+fn running_jobs_are_noted_and_missing_projects_reported() {
+    let (mut cfg, planted) = generate(1, 2, 1, 3, false);
+    cfg.projects[0].pipelines[0].workflows[0].jobs[0].running = true;
+    let running = cfg.projects[0].pipelines[0].workflows[0].jobs[0]
+        .number
+        .unwrap();
+    let fake = Fake::start(cfg);
+    let o = scan(
+        &fake,
+        &["--project", "gh/acme/svc0", "--project", "gh/acme/nope"],
+    );
+    assert_eq!(code(&o), 1);
+    let err = stderr(&o);
+    assert!(err.contains("no output URL yet"), "{err}");
+    assert!(
+        err.contains("gh/acme/nope") && err.contains("not found or not visible to this token"),
+        "{err}"
+    );
+    let map = by_secret(&jsonl(&o));
+    for p in &planted {
+        // The running job's config and commands are still scanned; its output is not.
+        let expect =
+            p.job_number != running || matches!(p.kind.as_str(), "config" | "bash_command");
+        assert_eq!(map.contains_key(&p.secret), expect, "{p:?}");
+    }
+}
+
+#[test]
+fn a_failing_job_is_reported_and_the_scan_goes_on() {
+    let (mut cfg, planted) = generate(1, 2, 1, 3, false);
+    let broken = planted[0].job_number;
+    cfg.broken_jobs = vec![broken];
+    let fake = Fake::start(cfg);
+    let o = scan(&fake, &["--project", "gh/acme/svc0", "--retries", "1"]);
+    assert_eq!(code(&o), 1, "findings elsewhere still exit 1");
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!("gh/acme/svc0 job {broken}")) && err.contains("HTTP 500"),
+        "{err}"
+    );
+    let map = by_secret(&jsonl(&o));
+    assert!(planted
+        .iter()
+        .filter(|p| p.job_number != broken)
+        .all(|p| map.contains_key(&p.secret)));
+    // Only that job in scope: no findings, an error: exit 2, never "clean".
+    let o = scan(
+        &fake,
+        &["--job", &format!("gh/acme/svc0/{broken}"), "--retries", "0"],
+    );
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+}
+
+#[test]
+fn resume_after_kill_loses_nothing_and_repeats_nothing() {
+    let (mut cfg, planted) = generate(2, 4, 2, 3, true);
+    cfg.latency = Duration::from_millis(25);
+    let fake = Fake::start(cfg);
+    let dir = tempfile::TempDir::new().unwrap();
+    let state = dir.path().join("scan.state");
+    let args = [
+        "--org",
+        "gh/acme",
+        "--state",
+        state.to_str().unwrap(),
+        "--concurrency",
+        "4",
+    ];
+    let mut child = cmd(&fake, &args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first: Vec<Value> = Vec::new();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    // Half way: some jobs are finished, others are in flight.
+    while first.len() < planted.len() / 2 {
+        let line = lines.next().expect("scan ended before the kill").unwrap();
+        first.push(serde_json::from_str(&line).unwrap());
+    }
+    child.kill().unwrap(); // SIGKILL: no chance to clean up
+    child.wait().unwrap();
+    // Whatever was printed after our read but before the kill is also "reported".
+    for line in lines.map_while(Result::ok) {
+        if let Ok(v) = serde_json::from_str::<Value>(&line) {
+            first.push(v);
+        }
+    }
+    assert!(
+        first.len() < planted.len(),
+        "the kill came too late to test anything"
+    );
+    let fetched_first = fake.build_fetches().values().sum::<usize>();
+    let o = scan(&fake, &args);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let second = jsonl(&o);
+    let key = |f: &Value| {
+        (
+            f["fingerprint"].as_str().unwrap().to_string(),
+            f["location"].to_string(),
+        )
+    };
+    let a: BTreeSet<_> = first.iter().map(key).collect();
+    let b: BTreeSet<_> = second.iter().map(key).collect();
+    // A finding is recorded right after it is written and flushed, so a SIGKILL landing in
+    // between (this test kills the moment it reads a line) repeats that one finding on
+    // resume; the other order could lose it. Never more than the one in flight.
+    let rep: Vec<_> = a.intersection(&b).collect();
+    assert!(
+        rep.len() <= 1,
+        "the re-run repeated {} findings: {:?}",
+        rep.len(),
+        rep.iter().take(3).collect::<Vec<_>>()
+    );
+    let all: BTreeSet<String> = first
+        .iter()
+        .chain(&second)
+        .map(|f| f["secret"].as_str().unwrap().to_string())
+        .collect();
+    let want: BTreeSet<String> = planted.iter().map(|p: &Planted| p.secret.clone()).collect();
+    assert_eq!(all, want, "secrets lost across the kill");
+    assert!(
+        stderr(&o).contains("already scanned by an earlier run"),
+        "{}",
+        stderr(&o)
+    );
+    // Finished jobs were not fetched again.
+    let jobs = planted
+        .iter()
+        .map(|p| p.job_number)
+        .collect::<BTreeSet<_>>()
+        .len();
+    let fetched_second = fake.build_fetches().values().sum::<usize>() - fetched_first;
+    assert!(
+        fetched_second < jobs,
+        "re-run fetched {fetched_second} of {jobs} jobs"
+    );
+    // A third run has nothing left to do.
+    let o = scan(&fake, &args);
+    assert!(jsonl(&o).is_empty());
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+}
+
+#[test]
+fn plain_http_to_a_remote_host_warns_and_bad_scopes_fail() {
+    let (cfg, _) = generate(1, 1, 1, 3, false);
+    let fake = Fake::start(cfg);
+    let o = scan(&fake, &["--job", "gh/acme/svc0"]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("invalid --job"), "{}", stderr(&o));
+    let o = scan(&fake, &["--project", "svn/x/y"]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("invalid --project"), "{}", stderr(&o));
+    // Loopback http is fine: no warning.
+    let o = scan(&fake, &["--project", "gh/acme/svc0"]);
+    assert!(!stderr(&o).contains("plain http"), "{}", stderr(&o));
+}
+
+#[test]
+fn fake_circleci_is_faithful_to_the_reference() {
+    // Spot checks of the fake itself, so the tests above exercise real shapes.
+    let _ = FakeConfig::default();
+    let (cfg, _) = generate(1, 25, 1, 3, false);
+    let fake = Fake::start(cfg);
+    let get = |path: &str, token: Option<&str>| -> (u16, String) {
+        let mut req = ureq_like(fake.api_url(), path, token);
+        let status = req.0;
+        (status, std::mem::take(&mut req.1))
+    };
+    let (s, body) = get("/api/v2/me", None);
+    assert_eq!((s, body.contains("You must log in first.")), (401, true));
+    let (s, body) = get("/api/v2/project/gh/acme/svc0/pipeline", Some(fake.token()));
+    assert_eq!(s, 200);
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["items"].as_array().unwrap().len(), 20);
+    assert_eq!(v["next_page_token"], "p20");
+    let (_, body) = get("/api/v1.1/projects", Some(fake.token()));
+    assert!(serde_json::from_str::<Value>(&body).unwrap().is_array());
+}
+
+/// A minimal HTTP/1.0 GET (the tests have no HTTP client of their own).
+fn ureq_like(base: &str, path: &str, token: Option<&str>) -> (u16, String) {
+    use std::io::{Read, Write};
+    let addr = base.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let auth = token
+        .map(|t| format!("Circle-Token: {t}\r\n"))
+        .unwrap_or_default();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n{auth}\r\n").unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let status = resp[9..12].parse().unwrap();
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
