@@ -184,9 +184,12 @@ fn missing_or_wrong_token_is_one_clear_error() {
 
 #[test]
 fn rate_limits_and_bad_gateways_are_survived() {
-    let (mut cfg, planted) = generate(1, 2, 2, 3, true);
-    cfg.rate_limit_every = Some(11);
-    cfg.fail_every = Some(7);
+    // Many tasks queued behind few permits, with latency: when a 429 comes back, tasks that
+    // were already waiting for a permit must wait for the pause too.
+    let (mut cfg, planted) = generate(1, 40, 1, 3, true);
+    cfg.rate_limit_every = Some(97);
+    cfg.fail_every = Some(13);
+    cfg.latency = Duration::from_millis(30);
     let fake = Fake::start(cfg);
     let o = scan(&fake, &["--project", "gh/acme/svc0", "--concurrency", "8"]);
     assert_eq!(code(&o), 1, "{}", stderr(&o));

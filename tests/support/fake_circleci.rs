@@ -257,6 +257,7 @@ struct Shared {
     /// After a 429: requests arriving later than the grace and before this are violations.
     paused: Mutex<Option<(Instant, Instant)>>,
     violations: AtomicUsize,
+    violating: Mutex<Vec<String>>,
     /// Storage bodies by key.
     blobs: HashMap<String, Vec<u8>>,
 }
@@ -318,6 +319,7 @@ impl Fake {
             max_in_flight: AtomicU64::new(0),
             paused: Mutex::new(None),
             violations: AtomicUsize::new(0),
+            violating: Mutex::new(Vec::new()),
             blobs,
         });
         for (listener, host) in [
@@ -348,6 +350,17 @@ impl Fake {
     /// Requests started during a 429 pause (after a grace for those already in flight).
     pub fn rate_limit_violations(&self) -> usize {
         self.shared.violations.load(Ordering::SeqCst)
+    }
+    /// The first requests that violated a pause.
+    pub fn violating(&self) -> Vec<String> {
+        self.shared
+            .violating
+            .lock()
+            .unwrap()
+            .iter()
+            .take(5)
+            .cloned()
+            .collect()
     }
     pub fn max_in_flight(&self) -> u64 {
         self.shared.max_in_flight.load(Ordering::SeqCst)
@@ -445,8 +458,13 @@ fn handle(sh: &Shared, host: &'static str, req: Req) -> Resp {
         || req.url.contains("circle-token");
     if host == "api" {
         if let Some((from, until)) = *sh.paused.lock().unwrap() {
-            if now > from + Duration::from_millis(100) && now < until {
+            if now > from + Duration::from_millis(3) && now < until {
                 sh.violations.fetch_add(1, Ordering::SeqCst);
+                sh.violating.lock().unwrap().push(format!(
+                    "{:?} after the 429: {}",
+                    now - from,
+                    req.url
+                ));
             }
         }
     }

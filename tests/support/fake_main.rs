@@ -40,4 +40,7 @@ fn main() {
         log.iter().filter(|s| s.status == 429).count(),
         fake.rate_limit_violations()
     );
+    for v in fake.violating() {
+        eprintln!("violation: {v}");
+    }
 }

@@ -229,6 +229,13 @@ impl Client {
         cap / 2 + cap.mul_f64(fastrand::f64() / 2.0)
     }
 
+    fn is_paused(&self) -> bool {
+        self.paused_until
+            .lock()
+            .expect("pause lock")
+            .is_some_and(|t| t > Instant::now())
+    }
+
     async fn wait_for_pause(&self) {
         loop {
             let until = *self.paused_until.lock().expect("pause lock");
@@ -250,6 +257,11 @@ impl Client {
             self.wait_for_pause().await;
             let attempt = {
                 let _permit = self.permits.acquire().await.expect("semaphore open");
+                // A 429 may have come back while this task waited for a permit: then the pause
+                // applies to it too (give the permit back and wait it out).
+                if self.is_paused() {
+                    continue;
+                }
                 let now = self.stats.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
                 self.stats.max_in_flight.fetch_max(now, Ordering::SeqCst);
                 let a = self.attempt(&url, auth, limit).await;
