@@ -21,6 +21,27 @@ pub enum Command {
     /// List or validate detection rules.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Baselines of known findings, for gating only new leaks.
+    #[command(subcommand)]
+    Baseline(BaselineCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BaselineCommand {
+    /// Write a baseline from a JSONL report (`scan ... --format jsonl > report.jsonl`).
+    Create {
+        /// The JSONL report to take the findings from.
+        #[arg(long, value_name = "REPORT.jsonl")]
+        from: PathBuf,
+        /// Where to write the baseline.
+        #[arg(
+            short,
+            long,
+            value_name = "FILE",
+            default_value = ".cisleuth-baseline.json"
+        )]
+        output: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -137,6 +158,36 @@ pub struct ScanOpts {
     /// Worker threads [default: number of cores].
     #[arg(short = 'j', long)]
     pub threads: Option<usize>,
+    /// Policy file [default: ./.cisleuth.toml if present]: disabled rules, extra rule dirs,
+    /// allowlists, ignored paths, entropy overrides.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Baseline of known findings (`cisleuth baseline create`): only new ones are reported.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// Exit 1 only for findings at or above this severity (others are still reported).
+    #[arg(long, value_enum, value_name = "SEVERITY")]
+    pub fail_on: Option<SeverityArg>,
+}
+
+/// A severity on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SeverityArg {
+    Critical,
+    High,
+    Medium,
+    Low,
+}
+
+impl From<SeverityArg> for crate::rules::Severity {
+    fn from(s: SeverityArg) -> Self {
+        match s {
+            SeverityArg::Critical => Self::Critical,
+            SeverityArg::High => Self::High,
+            SeverityArg::Medium => Self::Medium,
+            SeverityArg::Low => Self::Low,
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]

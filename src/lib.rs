@@ -16,8 +16,10 @@
 //! - [`report`]: output formats as sinks.
 //! - [`cmd`]: the only modules that know all of the above.
 
+pub mod baseline;
 pub mod cli;
 pub mod cmd;
+pub mod config;
 pub mod decode;
 pub mod detect;
 pub mod finding;

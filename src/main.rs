@@ -20,6 +20,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Scan(c) => cmd::scan::run(c),
         Command::Rules(c) => cmd::rules::run(c),
+        Command::Baseline(c) => cmd::baseline::run(c),
     };
     match result {
         Ok(code) => code,

@@ -39,6 +39,13 @@ pub struct Summary {
     /// HTTP requests made.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub requests: Option<u64>,
+    /// Findings suppressed by `--baseline`.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub baselined: u64,
+    /// Findings (reported now or by an earlier run) at or above `--fail-on`: these decide the
+    /// exit code.
+    #[serde(skip)]
+    pub failing: u64,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -75,6 +82,12 @@ impl Summary {
         }
         if self.skipped > 0 {
             s.push_str(&format!(", {} input(s) skipped", self.skipped));
+        }
+        if self.baselined > 0 {
+            s.push_str(&format!(
+                ", {} known finding(s) in the baseline",
+                self.baselined
+            ));
         }
         if self.jobs_already_scanned > 0 {
             s.push_str(&format!(

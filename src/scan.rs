@@ -20,6 +20,7 @@ use std::sync::Arc;
 
 use memchr::{memchr_iter, memrchr, memrchr2};
 
+use crate::config::Config;
 use crate::decode::{Decoded, Decoders};
 use crate::detect::{Engine, Match, Scratch, MAX_MATCH_LEN};
 use crate::finding::{Finding, Location, Origin, Paired};
@@ -49,19 +50,29 @@ pub struct Outcome {
     pub error: Option<io::Error>,
 }
 
-/// Per-input limits.
+/// Per-input limits and policy.
 #[derive(Clone, Debug)]
 pub struct Options {
     /// Largest CircleCI step JSON read whole for decoding; larger is scanned as text.
     pub max_json_bytes: u64,
+    /// Allowlists and the inline `cisleuth:allow` marker.
+    pub policy: Arc<Config>,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
             max_json_bytes: 512 << 20,
+            policy: Arc::new(Config::default()),
         }
     }
+}
+
+/// The line of `text` holding byte `at` (without its line break).
+fn line_around(text: &[u8], at: usize) -> &[u8] {
+    let start = memrchr(b'\n', &text[..at]).map_or(0, |i| i + 1);
+    let end = memchr::memchr(b'\n', &text[at..]).map_or(text.len(), |i| at + i);
+    &text[start..end]
 }
 
 /// A per-thread scanner: the shared engine plus reusable buffers.
@@ -381,6 +392,11 @@ impl<'e> Scanner<'e> {
             if consumed[i] && pairs[i].is_none() {
                 continue;
             }
+            let secret = &text[m.secret_start..m.secret_end];
+            let line = line_around(text, m.secret_start);
+            if self.options.policy.allows(&rules[m.rule].id, secret, line) {
+                continue;
+            }
             let (line, column) = placed[i];
             let location = Location {
                 origin: origin.clone(),
@@ -457,6 +473,15 @@ impl<'e> Scanner<'e> {
                 .scan(&p.bytes, &mut self.scratch, &mut self.matches);
             let (line, column) = lines.at(text, stream.col_base, stream.line_base, p.at);
             for m in &self.matches {
+                let rule_id = &self.engine.rules()[m.rule].id;
+                let secret = &p.bytes[m.secret_start..m.secret_end];
+                if self
+                    .options
+                    .policy
+                    .allows(rule_id, secret, line_around(text, p.at))
+                {
+                    continue;
+                }
                 let location = Location {
                     origin: origin.clone(),
                     line,
@@ -554,6 +579,24 @@ mod tests {
 
     fn scan(input: &[u8]) -> Collect {
         scan_with(&engine(), &Decoders::none(), input)
+    }
+
+    #[test]
+    fn inline_allow_and_allowlist_drop_findings() {
+        let input = format!("a {GH} # cisleuth:allow\nb {GH}\n");
+        let found = summary(&scan(input.as_bytes()));
+        assert_eq!(found, vec![("github-pat".into(), GH.into(), 2, 3)]);
+        let cfg = Config::parse("[[allow]]\nline = '^b '", std::path::Path::new("c.toml")).unwrap();
+        let engine = engine();
+        let decoders = Decoders::none();
+        let options = Options {
+            policy: Arc::new(cfg),
+            ..Options::default()
+        };
+        let mut s = Scanner::new(&engine, &decoders, options);
+        let mut c = Collect::default();
+        s.scan_bytes(input.as_bytes(), &Arc::new(Origin::Stdin), &mut c);
+        assert!(c.found.is_empty());
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod util;
 mod fake_circleci;
 
 mod circleci;
+mod gates;
 mod output;
 mod rules;
 mod scan;

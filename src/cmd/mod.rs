@@ -1,5 +1,6 @@
 //! Commands: the glue between the CLI and the library's stages.
 
+pub mod baseline;
 pub mod circleci;
 pub mod rules;
 pub mod scan;

@@ -22,12 +22,15 @@ use anyhow::{Context, Result};
 use flate2::read::MultiGzDecoder;
 use rayon::iter::{ParallelBridge, ParallelIterator};
 
+use crate::baseline::Baseline;
 use crate::cli::{Format, ScanCommand, ScanOpts};
+use crate::config::Config;
 use crate::decode::Decoders;
 use crate::detect::Engine;
 use crate::finding::{Finding, Origin};
 use crate::report::{Human, Json, Jsonl, Report, Summary};
 use crate::rules;
+use crate::rules::Severity;
 use crate::scan::{Options, Scanner, Sink, READ_SIZE};
 
 /// What workers tell the writer thread.
@@ -100,6 +103,10 @@ pub(crate) struct WriterSetup {
     quiet: bool,
     streaming: bool,
     started: Instant,
+    /// Known fingerprints (`--baseline`): not reported.
+    baseline: Option<Baseline>,
+    /// `--fail-on`: only findings at or above it make the exit code 1.
+    fail_on: Option<Severity>,
     /// Resume state (CircleCI `--state`): occurrences already reported are not repeated.
     state: Option<crate::source::circleci::state::State>,
     progress: Option<indicatif::ProgressBar>,
@@ -111,8 +118,13 @@ pub fn run(cmd: ScanCommand) -> Result<ExitCode> {
         ScanCommand::Path { opts, .. } | ScanCommand::Stdin { opts } => opts.clone(),
         ScanCommand::CircleCi(a) => a.opts.clone(),
     };
-    let rules = rules::load(&opts.rules)?;
     // Everything that can fail on configuration fails here, before any output.
+    let config = Config::load(opts.config.as_deref())?;
+    let mut dirs = config.rule_dirs.clone();
+    dirs.extend(opts.rules.iter().cloned());
+    let mut rules = rules::load(&dirs)?;
+    config.apply(&mut rules)?;
+    let baseline = opts.baseline.as_deref().map(Baseline::load).transpose()?;
     let circleci = match &cmd {
         ScanCommand::CircleCi(a) => Some(super::circleci::prepare(a)?),
         _ => None,
@@ -122,6 +134,7 @@ pub fn run(cmd: ScanCommand) -> Result<ExitCode> {
         decoders: Decoders::none(),
         options: Options {
             max_json_bytes: opts.max_file_size,
+            policy: Arc::new(config),
         },
         max_file_size: opts.max_file_size,
         inputs: AtomicU64::new(0),
@@ -136,6 +149,8 @@ pub fn run(cmd: ScanCommand) -> Result<ExitCode> {
         started: Instant::now(),
         state: None,
         progress: None,
+        baseline,
+        fail_on: opts.fail_on.map(Into::into),
     };
     if let Some(c) = &circleci {
         setup.state = c.open_state()?;
@@ -178,7 +193,7 @@ pub fn run(cmd: ScanCommand) -> Result<ExitCode> {
     if !opts.quiet {
         eprintln!("cisleuth: {}", counts.line());
     }
-    let code = if counts.findings + counts.previously_reported > 0 {
+    let code = if counts.failing > 0 {
         exit::FINDINGS
     } else if counts.errors > 0 || counts.skipped > 0 {
         exit::ERROR
@@ -242,11 +257,21 @@ fn write_all(
         match msg {
             Msg::Findings(batch) => {
                 for f in &batch {
+                    if setup
+                        .baseline
+                        .as_ref()
+                        .is_some_and(|b| b.contains(&f.fingerprint))
+                    {
+                        s.baselined += 1;
+                        continue;
+                    }
+                    let fails = setup.fail_on.map_or(true, |min| f.severity >= min);
                     let key = setup.state.as_ref().map(|_| occurrence_key(f));
                     if let (Some(state), Some(key)) = (&setup.state, &key) {
                         match state.is_recorded(key) {
                             Ok(true) => {
                                 s.previously_reported += 1;
+                                s.failing += u64::from(fails);
                                 continue;
                             }
                             Ok(false) => {}
@@ -254,6 +279,7 @@ fn write_all(
                         }
                     }
                     s.findings += 1;
+                    s.failing += u64::from(fails);
                     if out_ok {
                         check(report.finding(f), &mut out_ok, &mut s);
                     }
@@ -336,7 +362,9 @@ fn scan_paths(run: &Run, paths: &[std::path::PathBuf], tx: &SyncSender<Msg>) {
                         let _ = tx.send(Msg::Error(walk_error(&e)));
                     }
                     Ok(entry) if entry.file_type().is_file() => {
-                        scan_file(run, scanner, entry.path(), tx);
+                        if !run.options.policy.ignored(entry.path()) {
+                            scan_file(run, scanner, entry.path(), tx);
+                        }
                     }
                     // Folders are walked; links inside them are not followed (a link can
                     // point back up the tree or outside it).

@@ -1,0 +1,282 @@
+//! `.cisleuth.toml`: per-repository policy for the gates a pre-merge check needs. Found in the
+//! working directory, or given with `--config`; absent means no policy.
+//!
+//! ```toml
+//! [rules]
+//! disable = ["generic-secret-assignment"]   # rule ids not to run
+//! dirs = ["ci/secret-rules"]                # extra rule directories (like --rules)
+//! entropy = { "generic-secret-assignment" = 4.0 }   # per-rule min_entropy overrides
+//!
+//! [paths]
+//! ignore = ["**/node_modules/**", "vendor/**"]     # inputs never scanned (globs)
+//!
+//! [[allow]]                                  # findings to drop; every given field must match
+//! description = "test fixtures use this fake key"
+//! secret = '^AKIAZZZZ'                       # regex on the secret
+//! line = 'fixtures/'                         # regex on the line holding it
+//! rules = ["aws-access-key-id"]              # only these rules (default: all)
+//! ```
+//!
+//! Besides the file, a line containing `cisleuth:allow` is never reported (an inline allow, like
+//! `gitleaks:allow`), so a deliberate test value can be marked where it is.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use regex::bytes::Regex;
+use serde::Deserialize;
+
+use crate::rules::Rule;
+
+/// The marker that allows every finding on its line.
+pub const INLINE_ALLOW: &[u8] = b"cisleuth:allow";
+
+/// The file name looked for in the working directory.
+pub const FILE_NAME: &str = ".cisleuth.toml";
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    #[serde(default)]
+    rules: RulesSection,
+    #[serde(default)]
+    paths: PathsSection,
+    #[serde(default)]
+    allow: Vec<AllowSyntax>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RulesSection {
+    #[serde(default)]
+    disable: Vec<String>,
+    #[serde(default)]
+    dirs: Vec<PathBuf>,
+    #[serde(default)]
+    entropy: HashMap<String, f32>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct PathsSection {
+    #[serde(default)]
+    ignore: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AllowSyntax {
+    #[serde(default)]
+    #[allow(dead_code)]
+    description: Option<String>,
+    #[serde(default)]
+    secret: Option<String>,
+    #[serde(default)]
+    line: Option<String>,
+    #[serde(default)]
+    rules: Vec<String>,
+}
+
+/// One allowlist entry: a finding matching every given part is dropped.
+#[derive(Clone, Debug)]
+pub struct Allow {
+    pub secret: Option<Regex>,
+    pub line: Option<Regex>,
+    pub rules: Vec<String>,
+}
+
+impl Allow {
+    /// Whether a finding of `rule_id` for `secret` on `line` is allowed.
+    pub fn matches(&self, rule_id: &str, secret: &[u8], line: &[u8]) -> bool {
+        (self.rules.is_empty() || self.rules.iter().any(|r| r == rule_id))
+            && matches_if_given(&self.secret, secret)
+            && matches_if_given(&self.line, line)
+    }
+}
+
+/// An absent regex matches everything.
+fn matches_if_given(re: &Option<Regex>, hay: &[u8]) -> bool {
+    re.as_ref().map_or(true, |re| re.is_match(hay))
+}
+
+/// The loaded policy.
+#[derive(Clone, Debug, Default)]
+pub struct Config {
+    /// Where it came from (None: no file).
+    pub source: Option<PathBuf>,
+    pub disable: Vec<String>,
+    pub rule_dirs: Vec<PathBuf>,
+    pub entropy: HashMap<String, f32>,
+    pub ignore: Option<GlobSet>,
+    pub allow: Vec<Allow>,
+}
+
+impl Config {
+    /// `--config FILE` if given, else `.cisleuth.toml` in the working directory if present.
+    pub fn load(explicit: Option<&Path>) -> Result<Config> {
+        let path = match explicit {
+            Some(p) => p.to_path_buf(),
+            None => {
+                let p = PathBuf::from(FILE_NAME);
+                if !p.exists() {
+                    return Ok(Config::default());
+                }
+                p
+            }
+        };
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read config {}", path.display()))?;
+        Config::parse(&text, &path)
+    }
+
+    /// Parse a config file's text; relative rule dirs are relative to the file.
+    pub fn parse(text: &str, path: &Path) -> Result<Config> {
+        let ctx = || format!("config {}", path.display());
+        let file: ConfigFile = toml::from_str(text).with_context(ctx)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let ignore = if file.paths.ignore.is_empty() {
+            None
+        } else {
+            let mut b = GlobSetBuilder::new();
+            for g in &file.paths.ignore {
+                b.add(Glob::new(g).with_context(|| format!("{}: bad glob {g:?}", ctx()))?);
+            }
+            Some(b.build().with_context(ctx)?)
+        };
+        let mut allow = Vec::new();
+        for (i, a) in file.allow.into_iter().enumerate() {
+            if a.secret.is_none() && a.line.is_none() && a.rules.is_empty() {
+                bail!(
+                    "{}: [[allow]] entry {} matches everything; give secret, line or rules",
+                    ctx(),
+                    i + 1
+                );
+            }
+            let re = |p: &Option<String>| {
+                p.as_deref()
+                    .map(|p| {
+                        Regex::new(p).with_context(|| {
+                            format!("{}: [[allow]] entry {}: bad regex {p:?}", ctx(), i + 1)
+                        })
+                    })
+                    .transpose()
+            };
+            allow.push(Allow {
+                secret: re(&a.secret)?,
+                line: re(&a.line)?,
+                rules: a.rules,
+            });
+        }
+        Ok(Config {
+            source: Some(path.to_path_buf()),
+            disable: file.rules.disable,
+            rule_dirs: file.rules.dirs.iter().map(|d| base.join(d)).collect(),
+            entropy: file.rules.entropy,
+            ignore,
+            allow,
+        })
+    }
+
+    /// Remove disabled rules and apply entropy overrides; unknown ids are an error (a typo
+    /// must not silently leave a rule on).
+    pub fn apply(&self, rules: &mut Vec<Rule>) -> Result<()> {
+        for id in self.disable.iter().chain(self.entropy.keys()) {
+            if !rules.iter().any(|r| &r.id == id) {
+                bail!(
+                    "config {}: unknown rule id {id:?}",
+                    self.source.as_deref().unwrap_or(Path::new("?")).display()
+                );
+            }
+        }
+        rules.retain(|r| !self.disable.contains(&r.id));
+        for r in rules.iter_mut() {
+            if let Some(&e) = self.entropy.get(&r.id) {
+                r.min_entropy = Some(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether an input at `path` is excluded by `[paths] ignore`.
+    pub fn ignored(&self, path: &Path) -> bool {
+        self.ignore.as_ref().is_some_and(|g| g.is_match(path))
+    }
+
+    /// Whether a finding is allowed (inline marker or an `[[allow]]` entry).
+    pub fn allows(&self, rule_id: &str, secret: &[u8], line: &[u8]) -> bool {
+        memchr::memmem::find(line, INLINE_ALLOW).is_some()
+            || self.allow.iter().any(|a| a.matches(rule_id, secret, line))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEXT: &str = r#"
+[rules]
+disable = ["generic-secret-assignment"]
+entropy = { "github-pat" = 5.5 }
+dirs = ["more-rules"]
+
+[paths]
+ignore = ["**/node_modules/**"]
+
+[[allow]]
+secret = '^AKIAZZ'
+rules = ["aws-access-key-id"]
+
+[[allow]]
+line = 'fixtures/'
+"#;
+
+    #[test]
+    fn parses_and_applies() {
+        let c = Config::parse(TEXT, Path::new("/repo/.cisleuth.toml")).unwrap();
+        assert_eq!(c.rule_dirs, vec![PathBuf::from("/repo/more-rules")]);
+        let mut rules = crate::rules::builtin().unwrap();
+        let n = rules.len();
+        c.apply(&mut rules).unwrap();
+        assert_eq!(rules.len(), n - 1);
+        assert_eq!(
+            rules
+                .iter()
+                .find(|r| r.id == "github-pat")
+                .unwrap()
+                .min_entropy,
+            Some(5.5)
+        );
+        assert!(c.ignored(Path::new("web/node_modules/x/build.log")));
+        assert!(!c.ignored(Path::new("web/build.log")));
+        assert!(c.allows("aws-access-key-id", b"AKIAZZ000", b"x"));
+        assert!(!c.allows("github-pat", b"AKIAZZ000", b"x"));
+        assert!(c.allows("github-pat", b"ghp_x", b"see fixtures/keys"));
+        assert!(c.allows("github-pat", b"ghp_x", b"token ghp_x # cisleuth:allow"));
+        assert!(!c.allows("github-pat", b"ghp_x", b"token ghp_x"));
+    }
+
+    #[test]
+    fn refuses_bad_configs() {
+        for (text, want) in [
+            ("[rules]\ndisable = [\"no-such-rule\"]", "unknown rule id"),
+            ("[[allow]]\ndescription = \"all\"", "matches everything"),
+            ("[[allow]]\nsecret = '('", "bad regex"),
+            ("[paths]\nignore = ['a/{']", "bad glob"),
+            ("[rulez]", "unknown field"),
+        ] {
+            let r = Config::parse(text, Path::new("c.toml"))
+                .and_then(|c| c.apply(&mut crate::rules::builtin().unwrap()));
+            let e = format!("{:#}", r.unwrap_err());
+            assert!(e.contains(want), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn no_file_is_no_policy() {
+        let c = Config::default();
+        assert!(!c.allows("x", b"s", b"line"));
+        assert!(c.allows("x", b"s", b"line cisleuth:allow"));
+    }
+}
