@@ -136,6 +136,12 @@ pub enum Format {
     Jsonl,
     /// One JSON document with all findings and the summary.
     Json,
+    /// SARIF 2.1.0 (GitHub code scanning and other SARIF viewers).
+    Sarif,
+    /// CSV with a header row.
+    Csv,
+    /// JUnit XML (one failing test case per finding), for CI test-report views.
+    Junit,
 }
 
 #[derive(Args, Debug, Clone)]

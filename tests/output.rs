@@ -123,3 +123,152 @@ fn json_document_has_findings_and_summary() {
     let doc: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(doc["findings"].as_array().unwrap().len(), 0);
 }
+
+/// The official SARIF 2.1.0 schema, as shipped in the `serde-sarif` crate (a dev-dependency),
+/// located through `cargo metadata` so that no copy lives in this repository.
+fn sarif_schema() -> serde_json::Value {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = std::process::Command::new(cargo)
+        .args(["metadata", "--format-version", "1"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo metadata");
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).expect("metadata JSON");
+    let manifest = meta["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "serde-sarif")
+        .expect("serde-sarif is a dev-dependency")["manifest_path"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let schema = std::path::Path::new(&manifest)
+        .parent()
+        .unwrap()
+        .join("src/schema.json");
+    serde_json::from_str(&fs::read_to_string(schema).unwrap()).unwrap()
+}
+
+#[test]
+fn sarif_validates_against_the_sarif_2_1_0_schema() {
+    let schema = sarif_schema();
+    assert_eq!(
+        schema["title"],
+        "Static Analysis Results Format (SARIF) Version 2.1.0 JSON Schema"
+    );
+    let v = jsonschema::validator_for(&schema).unwrap();
+    let ex = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
+    let o = run(&["scan", "path", "--format", "sarif", "--show-secrets", ex]);
+    assert_eq!(code(&o), 1);
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let errors: Vec<String> = v
+        .iter_errors(&doc)
+        .map(|e| format!("{e} at {}", e.instance_path))
+        .take(5)
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    let run0 = &doc["runs"][0];
+    let results = run0["results"].as_array().unwrap();
+    assert_eq!(results.len(), 6);
+    let rules = run0["tool"]["driver"]["rules"].as_array().unwrap();
+    for r in results {
+        let idx = r["ruleIndex"].as_u64().unwrap() as usize;
+        assert_eq!(rules[idx]["id"], r["ruleId"]);
+        assert_eq!(
+            r["partialFingerprints"]["cisleuthFingerprint/v1"]
+                .as_str()
+                .unwrap()
+                .len(),
+            64
+        );
+        assert!(
+            r["locations"][0]["physicalLocation"]["region"]["startLine"]
+                .as_u64()
+                .unwrap()
+                >= 1
+        );
+    }
+    for rule in rules {
+        assert!(
+            !rule["help"]["text"].as_str().unwrap().is_empty(),
+            "remediation as help"
+        );
+        assert!(rule["properties"]["security-severity"].as_str().is_some());
+    }
+    // SARIF never carries the secret, even with --show-secrets.
+    let gh = jsonl(&run(&[
+        "scan",
+        "path",
+        "--format",
+        "jsonl",
+        "--show-secrets",
+        ex,
+    ]))
+    .into_iter()
+    .find(|f| f["rule_id"] == "github-pat")
+    .unwrap();
+    assert!(!stdout(&o).contains(gh["secret"].as_str().unwrap()));
+    // An empty scan is a valid SARIF log too.
+    let dir = TempDir::new().unwrap();
+    let o = run(&[
+        "scan",
+        "path",
+        "--format",
+        "sarif",
+        dir.path().to_str().unwrap(),
+    ]);
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(v.is_valid(&doc));
+    assert_eq!(doc["runs"][0]["results"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn csv_has_a_header_and_one_row_per_finding() {
+    let ex = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
+    let o = run(&["scan", "path", "--format", "csv", ex]);
+    let text = stdout(&o);
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "rule_id,rule_name,severity,confidence,redacted,fingerprint,source,where,line,column,url"
+    );
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 6);
+    assert!(rows.iter().all(|r| r.split(',').count() >= 11));
+    let dir = TempDir::new().unwrap();
+    let o = run(&[
+        "scan",
+        "path",
+        "--format",
+        "csv",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(stdout(&o).lines().count(), 1, "header only");
+}
+
+#[test]
+fn junit_has_a_failure_per_finding_and_a_pass_when_clean() {
+    let ex = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
+    let o = run(&["scan", "path", "--format", "junit", "--show-secrets", ex]);
+    let text = stdout(&o);
+    assert!(text.starts_with("<?xml"));
+    assert!(
+        text.contains("<testsuite name=\"cisleuth\" tests=\"6\" failures=\"6\""),
+        "{text}"
+    );
+    assert_eq!(text.matches("<failure ").count(), 6);
+    assert!(
+        !text.contains("xoxb-") || text.contains("xoxb-…"),
+        "secrets stay redacted"
+    );
+    let dir = TempDir::new().unwrap();
+    let o = run(&[
+        "scan",
+        "path",
+        "--format",
+        "junit",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(stdout(&o).contains("failures=\"0\"") && stdout(&o).contains("no leaked secrets"));
+}

@@ -28,7 +28,7 @@ use crate::config::Config;
 use crate::decode::Decoders;
 use crate::detect::Engine;
 use crate::finding::{Finding, Origin};
-use crate::report::{Human, Json, Jsonl, Report, Summary};
+use crate::report::{Csv, Human, Json, Jsonl, Junit, Report, RuleInfo, Sarif, Summary};
 use crate::rules;
 use crate::rules::Severity;
 use crate::scan::{Options, Scanner, Sink, READ_SIZE};
@@ -141,7 +141,7 @@ pub fn run(cmd: ScanCommand) -> Result<ExitCode> {
         bytes: AtomicU64::new(0),
         stop: AtomicBool::new(false),
     });
-    let report = make_report(&opts);
+    let report = make_report(&opts, run.engine.rules());
     let (tx, rx) = sync_channel::<Msg>(1024);
     let mut setup = WriterSetup {
         quiet: opts.quiet,
@@ -203,7 +203,7 @@ pub fn run(cmd: ScanCommand) -> Result<ExitCode> {
     Ok(ExitCode::from(code))
 }
 
-fn make_report(opts: &ScanOpts) -> Box<dyn Report> {
+fn make_report(opts: &ScanOpts, rules: &[crate::rules::Rule]) -> Box<dyn Report> {
     let tty = io::stdout().is_terminal();
     let format = opts
         .format
@@ -212,6 +212,10 @@ fn make_report(opts: &ScanOpts) -> Box<dyn Report> {
     match format {
         Format::Jsonl => Box::new(Jsonl::new(out, opts.show_secrets)),
         Format::Json => Box::new(Json::new(out, opts.show_secrets)),
+        // Secrets never go into SARIF or JUnit: they end up in dashboards and test reports.
+        Format::Sarif => Box::new(Sarif::new(out, RuleInfo::of(rules))),
+        Format::Csv => Box::new(Csv::new(out, opts.show_secrets)),
+        Format::Junit => Box::new(Junit::new(out)),
         Format::Human => {
             let color = tty && std::env::var_os("NO_COLOR").is_none();
             Box::new(Human::new(out, opts.show_secrets, color))

@@ -105,6 +105,10 @@ impl Summary {
     }
 }
 
+pub mod ci;
+
+pub use ci::{Csv, Junit, RuleInfo, Sarif};
+
 /// A destination for findings.
 pub trait Report: Send {
     /// Write one finding.
