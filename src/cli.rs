@@ -24,6 +24,67 @@ pub enum Command {
     /// Baselines of known findings, for gating only new leaks.
     #[command(subcommand)]
     Baseline(BaselineCommand),
+    /// Print the findings kept in a datastore.
+    Report(ReportArgs),
+    /// Record a decision about a stored finding.
+    Triage(TriageArgs),
+}
+
+/// How stored findings are listed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Group {
+    /// One record per secret, with all its occurrences.
+    Secret,
+    /// One record per place a secret was seen.
+    Occurrence,
+}
+
+/// Formats of `report`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Human,
+    Jsonl,
+    Json,
+    Csv,
+    Markdown,
+}
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    #[arg(long, value_name = "PATH")]
+    pub datastore: PathBuf,
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: ReportFormat,
+    #[arg(long, value_enum, default_value = "secret")]
+    pub group: Group,
+    /// Only these statuses (new, triaged, false_positive, revoked, ticketed). Repeatable.
+    #[arg(long)]
+    pub status: Vec<String>,
+    /// Only findings at or above this severity.
+    #[arg(long, value_enum)]
+    pub severity: Option<SeverityArg>,
+    /// Only these rule ids. Repeatable.
+    #[arg(long)]
+    pub rule: Vec<String>,
+    /// Only findings seen at or after this time (RFC 3339 or YYYY-MM-DD).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Print stored secrets (only present with `scan --store-secrets`).
+    #[arg(long)]
+    pub show_secrets: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct TriageArgs {
+    /// The finding's fingerprint, or a unique prefix of at least 8 digits.
+    pub fingerprint: String,
+    #[arg(long, value_name = "PATH")]
+    pub datastore: PathBuf,
+    /// new, triaged, false_positive, revoked or ticketed.
+    #[arg(long)]
+    pub status: String,
+    #[arg(long)]
+    pub note: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -174,6 +235,12 @@ pub struct ScanOpts {
     /// Exit 1 only for findings at or above this severity (others are still reported).
     #[arg(long, value_enum, value_name = "SEVERITY")]
     pub fail_on: Option<SeverityArg>,
+    /// Keep every finding in this datastore (SQLite) for `report`, `triage` and tickets.
+    #[arg(long, value_name = "PATH")]
+    pub datastore: Option<PathBuf>,
+    /// Store raw secrets in the datastore (default: only their SHA-256); the file gets mode 0600.
+    #[arg(long, requires = "datastore")]
+    pub store_secrets: bool,
 }
 
 /// A severity on the command line.

@@ -28,3 +28,4 @@ pub mod report;
 pub mod rules;
 pub mod scan;
 pub mod source;
+pub mod store;

@@ -21,6 +21,8 @@ fn main() -> ExitCode {
         Command::Scan(c) => cmd::scan::run(c),
         Command::Rules(c) => cmd::rules::run(c),
         Command::Baseline(c) => cmd::baseline::run(c),
+        Command::Report(a) => cmd::report::report(a),
+        Command::Triage(a) => cmd::report::triage(a),
     };
     match result {
         Ok(code) => code,

@@ -12,3 +12,4 @@ mod output;
 mod rules;
 mod scan;
 mod stdin;
+mod store;

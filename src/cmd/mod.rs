@@ -2,6 +2,7 @@
 
 pub mod baseline;
 pub mod circleci;
+pub mod report;
 pub mod rules;
 pub mod scan;
 

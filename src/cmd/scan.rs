@@ -32,6 +32,7 @@ use crate::report::{Csv, Human, Json, Jsonl, Junit, Report, RuleInfo, Sarif, Sum
 use crate::rules;
 use crate::rules::Severity;
 use crate::scan::{Options, Scanner, Sink, READ_SIZE};
+use crate::store::Store;
 
 /// What workers tell the writer thread.
 pub(crate) enum Msg {
@@ -107,6 +108,8 @@ pub(crate) struct WriterSetup {
     baseline: Option<Baseline>,
     /// `--fail-on`: only findings at or above it make the exit code 1.
     fail_on: Option<Severity>,
+    /// `--datastore`: every finding is kept there.
+    store: Option<Store>,
     /// Resume state (CircleCI `--state`): occurrences already reported are not repeated.
     state: Option<crate::source::circleci::state::State>,
     progress: Option<indicatif::ProgressBar>,
@@ -125,6 +128,11 @@ pub fn run(cmd: ScanCommand) -> Result<ExitCode> {
     let mut rules = rules::load(&dirs)?;
     config.apply(&mut rules)?;
     let baseline = opts.baseline.as_deref().map(Baseline::load).transpose()?;
+    let store = opts
+        .datastore
+        .as_deref()
+        .map(|p| Store::open(p, opts.store_secrets))
+        .transpose()?;
     let circleci = match &cmd {
         ScanCommand::CircleCi(a) => Some(super::circleci::prepare(a)?),
         _ => None,
@@ -151,6 +159,7 @@ pub fn run(cmd: ScanCommand) -> Result<ExitCode> {
         progress: None,
         baseline,
         fail_on: opts.fail_on.map(Into::into),
+        store,
     };
     if let Some(c) = &circleci {
         setup.state = c.open_state()?;
@@ -261,6 +270,12 @@ fn write_all(
         match msg {
             Msg::Findings(batch) => {
                 for f in &batch {
+                    // The datastore keeps every finding, known or not: it is the record.
+                    if let Some(store) = &setup.store {
+                        if let Err(e) = store.record(f) {
+                            say(format!("cisleuth: error: datastore: {e:#}"));
+                        }
+                    }
                     if setup
                         .baseline
                         .as_ref()

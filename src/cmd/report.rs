@@ -1,0 +1,192 @@
+//! `cisleuth report` and `cisleuth triage`: read and annotate the findings datastore.
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use anyhow::Result;
+use serde_json::{json, Value};
+
+use crate::cli::{Group, ReportArgs, ReportFormat, TriageArgs};
+use crate::store::{Filter, Store, Stored};
+
+/// The records of the chosen view.
+fn records(found: &[Stored], group: Group, show_secrets: bool) -> Vec<Value> {
+    let strip = |mut v: Value| {
+        if !show_secrets {
+            v.as_object_mut().expect("object").remove("secret");
+        }
+        v
+    };
+    match group {
+        Group::Secret => found
+            .iter()
+            .map(|s| strip(serde_json::to_value(s).expect("serialisable")))
+            .collect(),
+        Group::Occurrence => found
+            .iter()
+            .flat_map(|s| {
+                s.occurrences.iter().map(move |loc| {
+                    strip(json!({
+                        "fingerprint": s.fingerprint, "rule_id": s.rule_id, "rule_name": s.rule_name,
+                        "severity": s.severity, "confidence": s.confidence, "redacted": s.redacted,
+                        "secret": s.secret, "remediation": s.remediation, "status": s.status,
+                        "location": loc,
+                    }))
+                })
+            })
+            .collect(),
+    }
+}
+
+fn csv(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+fn md(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+/// Where an occurrence is, in one short string.
+fn place(loc: &Value) -> String {
+    let line = loc["line"].as_u64().unwrap_or(0);
+    match loc["source"].as_str() {
+        Some("file") => format!("{}:{line}", loc["path"].as_str().unwrap_or("?")),
+        Some("circleci") => format!(
+            "{} job {} #{}:{line} {}",
+            loc["project"].as_str().unwrap_or("?"),
+            loc["job"].as_str().unwrap_or("?"),
+            loc["job_number"],
+            loc["url"].as_str().unwrap_or("")
+        ),
+        _ => format!("stdin:{line}"),
+    }
+}
+
+/// Run `report`.
+pub fn report(a: ReportArgs) -> Result<ExitCode> {
+    let store = Store::open(&a.datastore, false)?;
+    let since = a
+        .since
+        .as_deref()
+        .map(|s| crate::source::circleci::parse_time(s, false).map(|t| t.unix_timestamp()))
+        .transpose()?;
+    let found = store.query(&Filter {
+        status: a.status.clone(),
+        severity: a.severity.map(Into::into),
+        rule: a.rule.clone(),
+        since,
+    })?;
+    let recs = records(&found, a.group, a.show_secrets);
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    match a.format {
+        ReportFormat::Jsonl => {
+            for r in &recs {
+                writeln!(out, "{r}")?;
+            }
+        }
+        ReportFormat::Json => writeln!(out, "{}", json!({ "findings": recs }))?,
+        ReportFormat::Csv => {
+            let tail = match a.group {
+                Group::Secret => "occurrences,first_seen,last_seen",
+                Group::Occurrence => "where",
+            };
+            writeln!(out, "fingerprint,rule_id,severity,status,redacted,{tail}")?;
+            for r in &recs {
+                let head = [
+                    &r["fingerprint"],
+                    &r["rule_id"],
+                    &r["severity"],
+                    &r["status"],
+                    &r["redacted"],
+                ]
+                .iter()
+                .map(|v| csv(v.as_str().unwrap_or("")))
+                .collect::<Vec<_>>()
+                .join(",");
+                let rest = match a.group {
+                    Group::Secret => format!(
+                        "{},{},{}",
+                        r["occurrences"].as_array().map_or(0, Vec::len),
+                        r["first_seen"],
+                        r["last_seen"]
+                    ),
+                    Group::Occurrence => csv(&place(&r["location"])),
+                };
+                writeln!(out, "{head},{rest}")?;
+            }
+        }
+        ReportFormat::Markdown => {
+            writeln!(
+                out,
+                "| severity | rule | secret | status | where | fingerprint |"
+            )?;
+            writeln!(out, "|---|---|---|---|---|---|")?;
+            for r in &recs {
+                let wher = match a.group {
+                    Group::Secret => {
+                        let occ = r["occurrences"].as_array().cloned().unwrap_or_default();
+                        let first = occ.first().map(place).unwrap_or_default();
+                        if occ.len() > 1 {
+                            format!("{first} (+{} more)", occ.len() - 1)
+                        } else {
+                            first
+                        }
+                    }
+                    Group::Occurrence => place(&r["location"]),
+                };
+                writeln!(
+                    out,
+                    "| {} | {} | `{}` | {} | {} | `{}` |",
+                    md(r["severity"].as_str().unwrap_or("")),
+                    md(r["rule_name"].as_str().unwrap_or("")),
+                    md(r["redacted"].as_str().unwrap_or("")),
+                    md(r["status"].as_str().unwrap_or("")),
+                    md(&wher),
+                    &r["fingerprint"].as_str().unwrap_or("")
+                        [..16.min(r["fingerprint"].as_str().unwrap_or("").len())]
+                )?;
+            }
+        }
+        ReportFormat::Human => {
+            for r in &recs {
+                writeln!(
+                    out,
+                    "{:<8} {:<13} {}  {}  {}",
+                    r["severity"].as_str().unwrap_or("").to_uppercase(),
+                    r["status"].as_str().unwrap_or(""),
+                    r["rule_name"].as_str().unwrap_or(""),
+                    r["redacted"].as_str().unwrap_or(""),
+                    &r["fingerprint"].as_str().unwrap_or("")
+                        [..16.min(r["fingerprint"].as_str().unwrap_or("").len())]
+                )?;
+                let occ: Vec<Value> = match a.group {
+                    Group::Secret => r["occurrences"].as_array().cloned().unwrap_or_default(),
+                    Group::Occurrence => vec![r["location"].clone()],
+                };
+                for o in occ {
+                    writeln!(out, "           {}", place(&o))?;
+                }
+            }
+        }
+    }
+    out.flush()?;
+    eprintln!(
+        "cisleuth: {} finding(s) in {}",
+        found.len(),
+        a.datastore.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Run `triage`.
+pub fn triage(a: TriageArgs) -> Result<ExitCode> {
+    let store = Store::open(&a.datastore, false)?;
+    let fp = store.resolve(&a.fingerprint)?;
+    store.triage(&fp, &a.status, a.note.as_deref())?;
+    eprintln!("cisleuth: {fp} is now {}", a.status);
+    Ok(ExitCode::SUCCESS)
+}

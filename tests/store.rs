@@ -1,0 +1,207 @@
+//! The findings datastore: `--datastore`, `report`, `triage`.
+
+use std::fs;
+
+use tempfile::TempDir;
+
+use crate::util::*;
+
+#[test]
+fn rescans_add_occurrences_not_findings_and_triage_sticks() {
+    let dir = TempDir::new().unwrap();
+    let db = dir.path().join("findings.db");
+    let db_s = db.to_str().unwrap();
+    let tok = gh_token("ghp", 700);
+    let a = dir.path().join("a.log");
+    fs::write(&a, format!("{tok}\n")).unwrap();
+    run(&["scan", "path", "--datastore", db_s, a.to_str().unwrap()]);
+    // Same file again (same occurrence), and a second place.
+    let b = dir.path().join("b.log");
+    fs::write(&b, format!("x\n{tok}\n{}\n", gh_token("npm", 701))).unwrap();
+    run(&[
+        "scan",
+        "path",
+        "--datastore",
+        db_s,
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+    ]);
+    let o = run(&["report", "--datastore", db_s, "--format", "jsonl"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let recs = jsonl(&o);
+    assert_eq!(recs.len(), 2, "one record per secret");
+    let gh = recs.iter().find(|r| r["rule_id"] == "github-pat").unwrap();
+    assert_eq!(gh["occurrences"].as_array().unwrap().len(), 2);
+    assert_eq!(gh["status"], "new");
+    assert!(
+        gh.get("secret").is_none(),
+        "only the SHA-256 is stored by default"
+    );
+    assert_eq!(gh["secret_sha256"].as_str().unwrap().len(), 64);
+    // The raw secret is nowhere in the file.
+    let raw = fs::read(&db).unwrap();
+    assert!(!raw.windows(tok.len()).any(|w| w == tok.as_bytes()));
+    // Occurrence view: one record per place.
+    let o = run(&[
+        "report",
+        "--datastore",
+        db_s,
+        "--format",
+        "jsonl",
+        "--group",
+        "occurrence",
+    ]);
+    assert_eq!(jsonl(&o).len(), 3);
+    // Triage by prefix; the status survives a re-scan; filters select by it.
+    let fp = gh["fingerprint"].as_str().unwrap();
+    let o = run(&[
+        "triage",
+        &fp[..12],
+        "--datastore",
+        db_s,
+        "--status",
+        "false_positive",
+        "--note",
+        "test fixture",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    run(&["scan", "path", "--datastore", db_s, a.to_str().unwrap()]);
+    let o = run(&[
+        "report",
+        "--datastore",
+        db_s,
+        "--format",
+        "jsonl",
+        "--status",
+        "false_positive",
+    ]);
+    let recs = jsonl(&o);
+    assert_eq!(recs.len(), 1);
+    assert_eq!(recs[0]["note"], "test fixture");
+    let o = run(&[
+        "report",
+        "--datastore",
+        db_s,
+        "--format",
+        "jsonl",
+        "--status",
+        "new",
+        "--rule",
+        "npm-access-token",
+    ]);
+    assert_eq!(jsonl(&o).len(), 1);
+    // Bad triage input is a clear error.
+    let o = run(&[
+        "triage",
+        &fp[..12],
+        "--datastore",
+        db_s,
+        "--status",
+        "ignored",
+    ]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("unknown status"));
+    let o = run(&[
+        "triage",
+        "00000000",
+        "--datastore",
+        db_s,
+        "--status",
+        "revoked",
+    ]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("no finding"));
+}
+
+#[test]
+fn stored_secrets_need_a_private_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new().unwrap();
+    let db = dir.path().join("s.db");
+    let tok = gh_token("ghp", 702);
+    let a = dir.path().join("a.log");
+    fs::write(&a, format!("{tok}\n")).unwrap();
+    let o = run(&[
+        "scan",
+        "path",
+        "--datastore",
+        db.to_str().unwrap(),
+        "--store-secrets",
+        a.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 1);
+    assert_eq!(
+        fs::metadata(&db).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let o = run(&[
+        "report",
+        "--datastore",
+        db.to_str().unwrap(),
+        "--format",
+        "jsonl",
+        "--show-secrets",
+    ]);
+    assert_eq!(jsonl(&o)[0]["secret"], tok.as_str());
+    let o = run(&[
+        "report",
+        "--datastore",
+        db.to_str().unwrap(),
+        "--format",
+        "jsonl",
+    ]);
+    assert!(
+        jsonl(&o)[0].get("secret").is_none(),
+        "redacted unless asked"
+    );
+    // --store-secrets without a datastore is a usage error.
+    assert_eq!(
+        code(&run(&[
+            "scan",
+            "path",
+            "--store-secrets",
+            a.to_str().unwrap()
+        ])),
+        2
+    );
+}
+
+#[test]
+fn report_formats() {
+    let dir = TempDir::new().unwrap();
+    let db = dir.path().join("f.db");
+    let ex = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
+    run(&["scan", "path", "--datastore", db.to_str().unwrap(), ex]);
+    let db_s = db.to_str().unwrap();
+    let md = stdout(&run(&[
+        "report",
+        "--datastore",
+        db_s,
+        "--format",
+        "markdown",
+    ]));
+    assert!(md.starts_with("| severity | rule |"));
+    assert_eq!(md.lines().count(), 2 + 6);
+    let csv = stdout(&run(&["report", "--datastore", db_s, "--format", "csv"]));
+    assert!(csv.starts_with("fingerprint,rule_id,severity,status,redacted,occurrences"));
+    assert_eq!(csv.lines().count(), 7);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&run(&[
+        "report",
+        "--datastore",
+        db_s,
+        "--format",
+        "json",
+    ])))
+    .unwrap();
+    assert_eq!(json["findings"].as_array().unwrap().len(), 6);
+    // Most severe first.
+    assert_eq!(json["findings"][0]["severity"], "critical");
+    let human = stdout(&run(&[
+        "report",
+        "--datastore",
+        db_s,
+        "--severity",
+        "critical",
+    ]));
+    assert!(human.lines().all(|l| !l.starts_with("HIGH")), "{human}");
+}
