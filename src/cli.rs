@@ -72,6 +72,25 @@ pub struct ReportArgs {
     /// Print stored secrets (only present with `scan --store-secrets`).
     #[arg(long)]
     pub show_secrets: bool,
+    /// File one ticket per new secret: `webhook:URL`, `github:OWNER/REPO` (token from
+    /// GITHUB_TOKEN) or `jira:URL` (with --jira-project; JIRA_EMAIL and JIRA_API_TOKEN).
+    #[arg(long, value_name = "SINK")]
+    pub to: Option<String>,
+    /// Print the ticket requests instead of sending them.
+    #[arg(long, requires = "to")]
+    pub dry_run: bool,
+    /// GitHub API base URL (GitHub Enterprise: https://HOST/api/v3).
+    #[arg(long, default_value = "https://api.github.com")]
+    pub github_api: String,
+    /// Labels for GitHub issues. Repeatable.
+    #[arg(long = "label", default_values_t = vec!["security".to_string(), "leaked-secret".to_string()])]
+    pub labels: Vec<String>,
+    /// Jira project key.
+    #[arg(long)]
+    pub jira_project: Option<String>,
+    /// Jira issue type.
+    #[arg(long, default_value = "Task")]
+    pub jira_issue_type: String,
 }
 
 #[derive(Args, Debug)]

@@ -215,6 +215,15 @@ impl Store {
         Ok(out)
     }
 
+    /// Record the ticket filed for a finding and mark it `ticketed`.
+    pub fn set_ticket(&self, fingerprint: &str, ticket: &str) -> Result<()> {
+        self.db.execute(
+            "UPDATE findings SET ticket = ?2, status = 'ticketed' WHERE fingerprint = ?1",
+            params![fingerprint, ticket],
+        )?;
+        Ok(())
+    }
+
     /// Whether a fingerprint is stored (for tests).
     pub fn contains(&self, fingerprint: &str) -> Result<bool> {
         Ok(self

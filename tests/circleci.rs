@@ -204,7 +204,8 @@ fn rate_limits_and_bad_gateways_are_survived() {
     assert_eq!(
         fake.rate_limit_violations(),
         0,
-        "a request started while rate limited"
+        "requests started while rate limited: {:?}",
+        fake.violating()
     );
     assert!(
         stderr(&o).contains("rate-limited (429) waits"),

@@ -3,6 +3,8 @@
 
 mod util;
 
+#[path = "support/capture.rs"]
+mod capture;
 #[path = "support/fake_circleci.rs"]
 mod fake_circleci;
 
@@ -13,3 +15,4 @@ mod rules;
 mod scan;
 mod stdin;
 mod store;
+mod tickets;

@@ -7,6 +7,7 @@ use anyhow::Result;
 use serde_json::{json, Value};
 
 use crate::cli::{Group, ReportArgs, ReportFormat, TriageArgs};
+use crate::report::tickets::{post, Sink, SinkArgs};
 use crate::store::{Filter, Store, Stored};
 
 /// The records of the chosen view.
@@ -66,20 +67,78 @@ fn place(loc: &Value) -> String {
     }
 }
 
+/// File one ticket per new, unticketed secret in `found`; returns an error count.
+fn file_tickets(a: &ReportArgs, store: &Store, found: &[Stored]) -> Result<usize> {
+    let sink = Sink::parse(&SinkArgs {
+        spec: a.to.as_deref().expect("checked by caller"),
+        github_api: &a.github_api,
+        labels: &a.labels,
+        jira_project: a.jira_project.as_deref(),
+        jira_issue_type: &a.jira_issue_type,
+        dry_run: a.dry_run,
+    })?;
+    let todo: Vec<&Stored> = found.iter().filter(|s| s.ticket.is_none()).collect();
+    if a.dry_run {
+        let mut out = io::stdout().lock();
+        for s in &todo {
+            writeln!(out, "{}", sink.request(s).printable())?;
+        }
+        eprintln!(
+            "cisleuth: dry run: {} ticket request(s) printed, none sent",
+            todo.len()
+        );
+        return Ok(0);
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .user_agent(concat!("cisleuth/", env!("CARGO_PKG_VERSION")))
+        .build()?;
+    let mut failed = 0;
+    for s in todo {
+        match rt.block_on(post(&client, &sink.request(s), 4)) {
+            Ok(body) => {
+                let id = sink.ticket_id(s, &body);
+                store.set_ticket(&s.fingerprint, &id)?;
+                eprintln!("cisleuth: filed {id} for {} ({})", s.rule_name, s.redacted);
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!(
+                    "cisleuth: error: ticket for {} ({}) not filed, will retry next run: {e:#}",
+                    s.fingerprint, s.redacted
+                );
+            }
+        }
+    }
+    Ok(failed)
+}
+
 /// Run `report`.
 pub fn report(a: ReportArgs) -> Result<ExitCode> {
     let store = Store::open(&a.datastore, false)?;
+    let mut status = a.status.clone();
+    if a.to.is_some() && status.is_empty() {
+        // Tickets are for new secrets unless the user says otherwise.
+        status.push("new".into());
+    }
     let since = a
         .since
         .as_deref()
         .map(|s| crate::source::circleci::parse_time(s, false).map(|t| t.unix_timestamp()))
         .transpose()?;
     let found = store.query(&Filter {
-        status: a.status.clone(),
+        status,
         severity: a.severity.map(Into::into),
         rule: a.rule.clone(),
         since,
     })?;
+    if a.to.is_some() {
+        let failed = file_tickets(&a, &store, &found)?;
+        return Ok(ExitCode::from(if failed > 0 { 2 } else { 0 }));
+    }
     let recs = records(&found, a.group, a.show_secrets);
     let mut out = io::BufWriter::new(io::stdout().lock());
     match a.format {

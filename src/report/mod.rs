@@ -106,6 +106,7 @@ impl Summary {
 }
 
 pub mod ci;
+pub mod tickets;
 
 pub use ci::{Csv, Junit, RuleInfo, Sarif};
 
