@@ -47,6 +47,8 @@ pub enum ReportFormat {
     Json,
     Csv,
     Markdown,
+    /// SARIF 2.1.0, one result per occurrence.
+    Sarif,
 }
 
 #[derive(Args, Debug)]
@@ -108,11 +110,20 @@ pub struct TriageArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum BaselineCommand {
-    /// Write a baseline from a JSONL report (`scan ... --format jsonl > report.jsonl`).
+    /// Write a baseline from a JSONL report (`scan ... --format jsonl > report.jsonl`) or from
+    /// every finding in a datastore.
     Create {
         /// The JSONL report to take the findings from.
-        #[arg(long, value_name = "REPORT.jsonl")]
-        from: PathBuf,
+        #[arg(
+            long,
+            value_name = "REPORT.jsonl",
+            required_unless_present = "datastore",
+            conflicts_with = "datastore"
+        )]
+        from: Option<PathBuf>,
+        /// A datastore to take the findings from instead.
+        #[arg(long, value_name = "PATH")]
+        datastore: Option<PathBuf>,
         /// Where to write the baseline.
         #[arg(
             short,

@@ -11,7 +11,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::detect::Match;
@@ -104,7 +104,7 @@ pub fn redact(secret: &[u8], prefix_len: Option<usize>) -> String {
 
 /// Where the input came from. Later sources add variants here; the serialised form is the
 /// `source` tag plus the variant's fields, inside `location`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "source", rename_all = "lowercase")]
 pub enum Origin {
     /// A file on disk (`path` as given or found by walking).
@@ -118,7 +118,8 @@ pub enum Origin {
 }
 
 /// Provenance of a CircleCI input (see `docs/OUTPUT.md`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct CircleCiPlace {
     /// Project slug (`gh/acme/api`, `circleci/<org>/<project>`).
     pub project: String,
@@ -224,6 +225,9 @@ pub struct Finding {
     /// Encodings peeled off to reach the secret, outermost first (empty for plain text).
     pub decoded: Vec<&'static str>,
     pub pair: Option<Box<Paired>>,
+    /// The redacted form when the secret itself is not at hand (a finding read back from the
+    /// datastore, which keeps only its hash).
+    pub shown: Option<String>,
 }
 
 impl Finding {
@@ -244,6 +248,7 @@ impl Finding {
             span: (0, 0),
             decoded: Vec::new(),
             pair: None,
+            shown: None,
         }
     }
 
@@ -257,7 +262,27 @@ impl Finding {
 
     /// The redacted form of the secret.
     pub fn redacted(&self) -> String {
-        redact(self.secret.expose(), self.redact_prefix)
+        match &self.shown {
+            Some(s) => s.clone(),
+            None => redact(self.secret.expose(), self.redact_prefix),
+        }
+    }
+}
+
+impl Location {
+    /// Read back a serialised location (as stored in the datastore).
+    pub fn from_json(v: &serde_json::Value) -> Option<Location> {
+        let origin: Origin = serde_json::from_value(v.clone()).ok()?;
+        Some(Location {
+            origin: Arc::new(origin),
+            line: v["line"].as_u64()?,
+            column: v["column"].as_u64()?,
+            stream: match v["stream"].as_str() {
+                Some("out") => Some("out"),
+                Some("err") => Some("err"),
+                _ => None,
+            },
+        })
     }
 }
 

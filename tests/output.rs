@@ -126,7 +126,7 @@ fn json_document_has_findings_and_summary() {
 
 /// The official SARIF 2.1.0 schema, as shipped in the `serde-sarif` crate (a dev-dependency),
 /// located through `cargo metadata` so that no copy lives in this repository.
-fn sarif_schema() -> serde_json::Value {
+pub fn sarif_schema() -> serde_json::Value {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = std::process::Command::new(cargo)
         .args(["metadata", "--format-version", "1"])

@@ -205,3 +205,37 @@ fn report_formats() {
     ]));
     assert!(human.lines().all(|l| !l.starts_with("HIGH")), "{human}");
 }
+
+#[test]
+fn report_sarif_and_baseline_from_a_datastore() {
+    let dir = TempDir::new().unwrap();
+    let db = dir.path().join("f.db");
+    let db_s = db.to_str().unwrap();
+    let ex = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
+    run(&["scan", "path", "--datastore", db_s, ex]);
+    // SARIF from stored findings: valid against the official schema, one result per place.
+    let o = run(&["report", "--datastore", db_s, "--format", "sarif"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let v = jsonschema::validator_for(&crate::output::sarif_schema()).unwrap();
+    assert!(v.is_valid(&doc));
+    let results = doc["runs"][0]["results"].as_array().unwrap();
+    assert_eq!(results.len(), 6);
+    assert!(results
+        .iter()
+        .all(|r| r["message"]["text"].as_str().unwrap().contains('…')));
+    // A baseline from the datastore silences every stored finding.
+    let b = dir.path().join("b.json");
+    let o = run(&[
+        "baseline",
+        "create",
+        "--datastore",
+        db_s,
+        "-o",
+        b.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = run(&["scan", "path", "--baseline", b.to_str().unwrap(), ex]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stderr(&o).contains("6 known finding(s) in the baseline"));
+}

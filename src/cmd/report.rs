@@ -7,7 +7,9 @@ use anyhow::Result;
 use serde_json::{json, Value};
 
 use crate::cli::{Group, ReportArgs, ReportFormat, TriageArgs};
+use crate::finding::{Finding, Location};
 use crate::report::tickets::{post, Sink, SinkArgs};
+use crate::report::{Report, RuleInfo, Sarif};
 use crate::store::{Filter, Store, Stored};
 
 /// The records of the chosen view.
@@ -140,8 +142,29 @@ pub fn report(a: ReportArgs) -> Result<ExitCode> {
         return Ok(ExitCode::from(if failed > 0 { 2 } else { 0 }));
     }
     let recs = records(&found, a.group, a.show_secrets);
-    let mut out = io::BufWriter::new(io::stdout().lock());
+    let mut out = io::BufWriter::new(io::stdout());
     match a.format {
+        ReportFormat::Sarif => {
+            // One result per occurrence, rebuilt as findings with their stored redacted form.
+            let rules = crate::rules::builtin()?;
+            let by_id: std::collections::HashMap<&str, &crate::rules::Rule> =
+                rules.iter().map(|r| (r.id.as_str(), r)).collect();
+            let mut sarif = Sarif::new(&mut out, RuleInfo::of(&rules));
+            for s in &found {
+                for o in &s.occurrences {
+                    let (Some(rule), Some(loc)) =
+                        (by_id.get(s.rule_id.as_str()), Location::from_json(o))
+                    else {
+                        continue;
+                    };
+                    let mut f = Finding::new(rule, Vec::new(), loc);
+                    f.fingerprint = s.fingerprint.clone();
+                    f.shown = Some(s.redacted.clone());
+                    sarif.finding(&f)?;
+                }
+            }
+            sarif.finish(&crate::report::Summary::default())?;
+        }
         ReportFormat::Jsonl => {
             for r in &recs {
                 writeln!(out, "{r}")?;
