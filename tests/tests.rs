@@ -8,6 +8,7 @@ mod capture;
 #[path = "support/fake_circleci.rs"]
 mod fake_circleci;
 
+mod archives;
 mod circleci;
 mod gates;
 mod output;

@@ -2,7 +2,7 @@
 //! before any output), run the CircleCI source on its own thread, and scan what it sends on
 //! the rayon pool. Artifacts that are archives are walked member by member.
 
-use std::io::{Cursor, IsTerminal, Read};
+use std::io::{Cursor, IsTerminal};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::SyncSender;
@@ -12,11 +12,11 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use rayon::iter::{ParallelBridge, ParallelIterator};
 
-use super::scan::{scan_input, ChannelSink, Msg, Run};
+use super::scan::{scan_archive, scan_input, Msg, Run};
 use crate::cli::CircleCiArgs;
 use crate::finding::Origin;
 use crate::scan::Scanner;
-use crate::source::archive::{self, Walker};
+use crate::source::archive;
 use crate::source::circleci::client::{Settings, Token};
 use crate::source::circleci::state::State;
 use crate::source::circleci::{self, Event, JobTicket, RequestStats, Scope, Totals};
@@ -178,38 +178,21 @@ fn scan_one(
         scan_input(run, scanner, Cursor::new(bytes), origin, false, tx);
         return;
     };
-    let mut members = 0u64;
-    let mut scan_member = |member: &str, reader: &mut dyn Read| -> std::io::Result<()> {
-        members += 1;
+    let member_origin = |member: &str| {
         let Origin::CircleCi(place) = origin.as_ref() else {
             unreachable!("artifacts come from CircleCI")
         };
         let mut place = place.clone();
         place.artifact = Some(member.to_string());
-        let member_origin = Arc::new(Origin::CircleCi(place));
-        let mut sink = ChannelSink {
-            tx,
-            batch: Vec::new(),
-            immediate: false,
-        };
-        let outcome = scanner.scan_reader(reader, &member_origin, &mut sink);
-        sink.flush();
-        run.inputs.fetch_add(1, Ordering::Relaxed);
-        run.bytes.fetch_add(outcome.bytes, Ordering::Relaxed);
-        outcome.error.map_or(Ok(()), Err)
+        Arc::new(Origin::CircleCi(place))
     };
-    let mut walker = Walker::new(archive::Limits::default(), &mut scan_member);
-    walker.walk(&name, bytes);
-    let label = origin.display_name();
-    for (path, message) in std::mem::take(&mut walker.errors) {
-        let line = format!("{label}: {path}: {message}");
-        // A refused bomb was deliberately not expanded: the scan is incomplete, not broken.
-        let _ = tx.send(
-            if message.starts_with("refused") || message.starts_with("not opened") {
-                Msg::Skipped(line)
-            } else {
-                Msg::Error(line)
-            },
-        );
-    }
+    scan_archive(
+        run,
+        scanner,
+        &name,
+        bytes,
+        &origin.display_name(),
+        &member_origin,
+        tx,
+    );
 }

@@ -32,6 +32,7 @@ use crate::report::{Csv, Human, Json, Jsonl, Junit, Report, RuleInfo, Sarif, Sum
 use crate::rules;
 use crate::rules::Severity;
 use crate::scan::{Options, Scanner, Sink, READ_SIZE};
+use crate::source::archive::{self, Walker};
 use crate::store::Store;
 
 /// What workers tell the writer thread.
@@ -433,14 +434,74 @@ fn scan_file(run: &Run, scanner: &mut Scanner<'_>, path: &Path, tx: &SyncSender<
         return;
     }
     let origin = Arc::new(Origin::File { path: name.clone() });
-    scan_input(
-        run,
-        scanner,
-        BufReader::with_capacity(READ_SIZE, file),
-        &origin,
-        false,
-        tx,
-    );
+    let mut reader = BufReader::with_capacity(READ_SIZE, file);
+    // Zip (jar, whl, nupkg), tar and tar.gz are walked member by member; a plain .gz streams.
+    let kind = match reader.fill_buf() {
+        Ok(head) => archive::sniff(&name, head),
+        Err(_) => archive::Kind::Plain,
+    };
+    if matches!(
+        kind,
+        archive::Kind::Zip | archive::Kind::Tar | archive::Kind::TarGz
+    ) {
+        let mut bytes = Vec::with_capacity(meta.len() as usize);
+        if let Err(e) = reader.read_to_end(&mut bytes) {
+            let _ = tx.send(Msg::Error(format!("{name}: {e}")));
+            return;
+        }
+        let member_origin = |member: &str| {
+            Arc::new(Origin::File {
+                path: member.to_string(),
+            })
+        };
+        scan_archive(run, scanner, &name, &bytes, &name, &member_origin, tx);
+        return;
+    }
+    scan_input(run, scanner, reader, &origin, false, tx);
+}
+
+/// Walk an archive and scan each member as its own input (named by `member_origin` from the
+/// `outer!/inner` chain). Refused members (bombs, nesting too deep) count as skipped; corrupt
+/// or truncated archives as errors, after everything readable was scanned.
+pub(crate) fn scan_archive(
+    run: &Run,
+    scanner: &mut Scanner<'_>,
+    name: &str,
+    bytes: &[u8],
+    label: &str,
+    member_origin: &dyn Fn(&str) -> Arc<Origin>,
+    tx: &SyncSender<Msg>,
+) {
+    let mut scan_member = |member: &str, reader: &mut dyn Read| -> io::Result<()> {
+        let origin = member_origin(member);
+        let mut sink = ChannelSink {
+            tx,
+            batch: Vec::new(),
+            immediate: false,
+        };
+        let outcome = scanner.scan_reader(reader, &origin, &mut sink);
+        sink.flush();
+        run.inputs.fetch_add(1, Ordering::Relaxed);
+        run.bytes.fetch_add(outcome.bytes, Ordering::Relaxed);
+        outcome.error.map_or(Ok(()), Err)
+    };
+    let mut walker = Walker::new(archive::Limits::default(), &mut scan_member);
+    walker.walk(name, bytes);
+    for (path, message) in std::mem::take(&mut walker.errors) {
+        let line = if path == label {
+            format!("{label}: {message}")
+        } else {
+            format!("{label}: {path}: {message}")
+        };
+        // A refused bomb was deliberately not expanded: the scan is incomplete, not broken.
+        let _ = tx.send(
+            if message.starts_with("refused") || message.starts_with("not opened") {
+                Msg::Skipped(line)
+            } else {
+                Msg::Error(line)
+            },
+        );
+    }
 }
 
 /// Scan one input (gunzipped if it is gzip) and report its findings, bytes and read error.
