@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -222,19 +222,6 @@ impl Store {
             params![fingerprint, ticket],
         )?;
         Ok(())
-    }
-
-    /// Whether a fingerprint is stored (for tests).
-    pub fn contains(&self, fingerprint: &str) -> Result<bool> {
-        Ok(self
-            .db
-            .query_row(
-                "SELECT 1 FROM findings WHERE fingerprint = ?1",
-                params![fingerprint],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some())
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::fake_circleci::{generate, Fake, FakeConfig, Planted};
+use crate::fake_circleci::{generate, Fake, Planted};
 use crate::util::*;
 
 fn scan(fake: &Fake, args: &[&str]) -> Output {
@@ -427,7 +427,7 @@ fn resume_after_kill_loses_nothing_and_repeats_nothing() {
 }
 
 #[test]
-fn plain_http_to_a_remote_host_warns_and_bad_scopes_fail() {
+fn loopback_http_is_quiet_and_bad_scopes_fail() {
     let (cfg, _) = generate(1, 1, 1, 3, false);
     let fake = Fake::start(cfg);
     let o = scan(&fake, &["--job", "gh/acme/svc0"]);
@@ -444,14 +444,9 @@ fn plain_http_to_a_remote_host_warns_and_bad_scopes_fail() {
 #[test]
 fn fake_circleci_is_faithful_to_the_reference() {
     // Spot checks of the fake itself, so the tests above exercise real shapes.
-    let _ = FakeConfig::default();
     let (cfg, _) = generate(1, 25, 1, 3, false);
     let fake = Fake::start(cfg);
-    let get = |path: &str, token: Option<&str>| -> (u16, String) {
-        let mut req = ureq_like(fake.api_url(), path, token);
-        let status = req.0;
-        (status, std::mem::take(&mut req.1))
-    };
+    let get = |path: &str, token: Option<&str>| ureq_like(fake.api_url(), path, token);
     let (s, body) = get("/api/v2/me", None);
     assert_eq!((s, body.contains("You must log in first.")), (401, true));
     let (s, body) = get("/api/v2/project/gh/acme/svc0/pipeline", Some(fake.token()));

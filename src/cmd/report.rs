@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 
 use crate::cli::{Group, ReportArgs, ReportFormat, TriageArgs};
 use crate::finding::{Finding, Location};
+use crate::report::ci::csv_field;
 use crate::report::tickets::{post, Sink, SinkArgs};
 use crate::report::{Report, RuleInfo, Sarif};
 use crate::store::{Filter, Store, Stored};
@@ -41,16 +42,14 @@ fn records(found: &[Stored], group: Group, show_secrets: bool) -> Vec<Value> {
     }
 }
 
-fn csv(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
-
 fn md(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
+}
+
+/// The first 16 digits of a record's fingerprint.
+fn short(fp: &Value) -> &str {
+    let fp = fp.as_str().unwrap_or("");
+    &fp[..16.min(fp.len())]
 }
 
 /// Where an occurrence is, in one short string.
@@ -186,7 +185,7 @@ pub fn report(a: ReportArgs) -> Result<ExitCode> {
                     &r["redacted"],
                 ]
                 .iter()
-                .map(|v| csv(v.as_str().unwrap_or("")))
+                .map(|v| csv_field(v.as_str().unwrap_or("")))
                 .collect::<Vec<_>>()
                 .join(",");
                 let rest = match a.group {
@@ -196,7 +195,7 @@ pub fn report(a: ReportArgs) -> Result<ExitCode> {
                         r["first_seen"],
                         r["last_seen"]
                     ),
-                    Group::Occurrence => csv(&place(&r["location"])),
+                    Group::Occurrence => csv_field(&place(&r["location"])),
                 };
                 writeln!(out, "{head},{rest}")?;
             }
@@ -228,8 +227,7 @@ pub fn report(a: ReportArgs) -> Result<ExitCode> {
                     md(r["redacted"].as_str().unwrap_or("")),
                     md(r["status"].as_str().unwrap_or("")),
                     md(&wher),
-                    &r["fingerprint"].as_str().unwrap_or("")
-                        [..16.min(r["fingerprint"].as_str().unwrap_or("").len())]
+                    short(&r["fingerprint"])
                 )?;
             }
         }
@@ -242,8 +240,7 @@ pub fn report(a: ReportArgs) -> Result<ExitCode> {
                     r["status"].as_str().unwrap_or(""),
                     r["rule_name"].as_str().unwrap_or(""),
                     r["redacted"].as_str().unwrap_or(""),
-                    &r["fingerprint"].as_str().unwrap_or("")
-                        [..16.min(r["fingerprint"].as_str().unwrap_or("").len())]
+                    short(&r["fingerprint"])
                 )?;
                 let occ: Vec<Value> = match a.group {
                     Group::Secret => r["occurrences"].as_array().cloned().unwrap_or_default(),

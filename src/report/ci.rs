@@ -73,6 +73,10 @@ fn uri(f: &Finding) -> String {
     }
 }
 
+/// Everything before the first result.
+const SARIF_HEAD: &[u8] =
+    b"{\"$schema\":\"https://json.schemastore.org/sarif-2.1.0.json\",\"version\":\"2.1.0\",\"runs\":[{\"results\":[\n";
+
 /// SARIF 2.1.0.
 pub struct Sarif<W: Write + Send> {
     out: W,
@@ -126,11 +130,8 @@ impl<W: Write + Send> Report for Sarif<W> {
             "partialFingerprints": { "cisleuthFingerprint/v1": f.fingerprint },
             "properties": props,
         });
-        self.out.write_all(if self.count == 0 {
-            b"{\"$schema\":\"https://json.schemastore.org/sarif-2.1.0.json\",\"version\":\"2.1.0\",\"runs\":[{\"results\":[\n"
-        } else {
-            b",\n"
-        })?;
+        self.out
+            .write_all(if self.count == 0 { SARIF_HEAD } else { b",\n" })?;
         self.count += 1;
         serde_json::to_writer(&mut self.out, &result)?;
         Ok(())
@@ -138,9 +139,7 @@ impl<W: Write + Send> Report for Sarif<W> {
 
     fn finish(&mut self, _: &Summary) -> io::Result<()> {
         if self.count == 0 {
-            self.out.write_all(
-                b"{\"$schema\":\"https://json.schemastore.org/sarif-2.1.0.json\",\"version\":\"2.1.0\",\"runs\":[{\"results\":[",
-            )?;
+            self.out.write_all(SARIF_HEAD)?;
         }
         let rules: Vec<Value> = self
             .seen
@@ -183,7 +182,7 @@ impl<W: Write + Send> Report for Sarif<W> {
 }
 
 /// One CSV field, quoted when it needs to be (RFC 4180).
-fn csv_field(s: &str) -> String {
+pub(crate) fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {

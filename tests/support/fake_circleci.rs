@@ -214,8 +214,6 @@ pub struct FakeConfig {
     pub fail_every: Option<usize>,
     /// Jobs whose v1.1 details always answer 500.
     pub broken_jobs: Vec<u64>,
-    /// Unused (the fake serves each connection on its own thread); kept for callers.
-    pub threads: usize,
 }
 
 impl Default for FakeConfig {
@@ -229,7 +227,6 @@ impl Default for FakeConfig {
             rate_limit_secs: 1,
             fail_every: None,
             broken_jobs: Vec::new(),
-            threads: 32,
         }
     }
 }

@@ -20,7 +20,6 @@ fn main() {
     let (mut cfg, planted) =
         fake_circleci::generate(1, jobs as usize, 1, steps as usize, artifacts);
     cfg.latency = Duration::from_millis(latency);
-    cfg.threads = 256;
     if every > 0 {
         cfg.rate_limit_every = Some(every as usize);
     }
