@@ -22,9 +22,12 @@ use serde::{Deserialize, Serialize};
 static BUILTIN: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/patterns");
 
 /// How bad a leak of this credential type is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Hash)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Hash,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
+    #[default]
     Low,
     Medium,
     High,
@@ -32,9 +35,12 @@ pub enum Severity {
 }
 
 /// How sure the rule is that a match is a real credential rather than a look-alike.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Hash)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Hash,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Confidence {
+    #[default]
     Low,
     Medium,
     High,

@@ -239,3 +239,66 @@ fn report_sarif_and_baseline_from_a_datastore() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(stderr(&o).contains("6 known finding(s) in the baseline"));
 }
+
+#[test]
+fn report_sarif_keeps_findings_of_custom_rules() {
+    // A finding from a `--rules` rule is in the datastore; `report` has no `--rules`, so it
+    // must rebuild the SARIF result and rule from what the datastore recorded.
+    let dir = TempDir::new().unwrap();
+    let rules = dir.path().join("rules");
+    fs::create_dir(&rules).unwrap();
+    fs::write(
+        rules.join("acme.toml"),
+        r#"[[rules]]
+id = "acme-deploy-key"
+name = "Acme deploy key"
+description = "An internal deploy key."
+keywords = ["acmedk_"]
+regex = '\b(?P<secret>acmedk_[a-z0-9]{24})\b'
+severity = "high"
+confidence = "high"
+remediation = "Revoke it at https://deploy.acme.internal/keys"
+examples = [{ text = "ACME=acmedk_0123456789abcdefghijklmn", secret = "acmedk_0123456789abcdefghijklmn" }]
+negative_examples = ["acmedk_short"]
+"#,
+    )
+    .unwrap();
+    let log = dir.path().join("a.log");
+    fs::write(
+        &log,
+        format!(
+            "ACME=acmedk_abcdefghijklmnopqrstuvwx\n{}\n",
+            gh_token("ghp", 900)
+        ),
+    )
+    .unwrap();
+    let db = dir.path().join("f.db");
+    let db_s = db.to_str().unwrap();
+    run(&[
+        "scan",
+        "path",
+        "--rules",
+        rules.to_str().unwrap(),
+        "--datastore",
+        db_s,
+        log.to_str().unwrap(),
+    ]);
+    let o = run(&["report", "--datastore", db_s, "--format", "sarif"]);
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let v = jsonschema::validator_for(&crate::output::sarif_schema()).unwrap();
+    assert!(v.is_valid(&doc));
+    let results = doc["runs"][0]["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2, "{}", stdout(&o));
+    let rules = doc["runs"][0]["tool"]["driver"]["rules"]
+        .as_array()
+        .unwrap();
+    let acme = rules
+        .iter()
+        .find(|r| r["id"] == "acme-deploy-key")
+        .expect("custom rule listed");
+    assert_eq!(acme["name"], "Acme deploy key");
+    assert!(acme["help"]["text"]
+        .as_str()
+        .unwrap()
+        .contains("deploy.acme.internal"));
+}

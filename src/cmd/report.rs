@@ -7,7 +7,7 @@ use anyhow::Result;
 use serde_json::{json, Value};
 
 use crate::cli::{Group, ReportArgs, ReportFormat, TriageArgs};
-use crate::finding::{Finding, Location};
+use crate::finding::{Finding, Location, Secret};
 use crate::report::ci::csv_field;
 use crate::report::tickets::{post, Sink, SinkArgs};
 use crate::report::{Report, RuleInfo, Sarif};
@@ -50,6 +50,33 @@ fn md(s: &str) -> String {
 fn short(fp: &Value) -> &str {
     let fp = fp.as_str().unwrap_or("");
     &fp[..16.min(fp.len())]
+}
+
+/// A severity or confidence as stored (its serialised name).
+fn parse<T: serde::de::DeserializeOwned + Default>(s: &str) -> T {
+    serde_json::from_value(json!(s)).unwrap_or_default()
+}
+
+/// A stored occurrence as a finding for the report sinks; the secret itself is not at hand,
+/// only its stored redacted form.
+fn stored_finding(s: &Stored, location: Location) -> Finding {
+    Finding {
+        rule_id: s.rule_id.clone(),
+        rule_name: s.rule_name.clone(),
+        severity: parse(&s.severity),
+        confidence: parse(&s.confidence),
+        remediation: s.remediation.clone(),
+        redact_prefix: None,
+        secret: Secret::new(Vec::new()),
+        fingerprint: s.fingerprint.clone(),
+        entropy: 0.0,
+        checksum_valid: None,
+        location,
+        span: (0, 0),
+        decoded: Vec::new(),
+        pair: None,
+        shown: Some(s.redacted.clone()),
+    }
 }
 
 /// Where an occurrence is, in one short string.
@@ -144,22 +171,24 @@ pub fn report(a: ReportArgs) -> Result<ExitCode> {
     let mut out = io::BufWriter::new(io::stdout());
     match a.format {
         ReportFormat::Sarif => {
-            // One result per occurrence, rebuilt as findings with their stored redacted form.
-            let rules = crate::rules::builtin()?;
-            let by_id: std::collections::HashMap<&str, &crate::rules::Rule> =
-                rules.iter().map(|r| (r.id.as_str(), r)).collect();
-            let mut sarif = Sarif::new(&mut out, RuleInfo::of(&rules));
+            // One result per occurrence. Everything comes from the datastore's record, so
+            // findings of rules loaded with `scan --rules` are kept; built-in rules only add
+            // their longer description.
+            let mut rules = RuleInfo::of(&crate::rules::builtin()?);
             for s in &found {
-                for o in &s.occurrences {
-                    let (Some(rule), Some(loc)) =
-                        (by_id.get(s.rule_id.as_str()), Location::from_json(o))
-                    else {
-                        continue;
-                    };
-                    let mut f = Finding::new(rule, Vec::new(), loc);
-                    f.fingerprint = s.fingerprint.clone();
-                    f.shown = Some(s.redacted.clone());
-                    sarif.finding(&f)?;
+                rules.entry(s.rule_id.clone()).or_insert_with(|| RuleInfo {
+                    id: s.rule_id.clone(),
+                    name: s.rule_name.clone(),
+                    description: s.rule_name.clone(),
+                    remediation: s.remediation.clone(),
+                    severity: parse(&s.severity),
+                    confidence: s.confidence.clone(),
+                });
+            }
+            let mut sarif = Sarif::new(&mut out, rules);
+            for s in &found {
+                for loc in s.occurrences.iter().filter_map(Location::from_json) {
+                    sarif.finding(&stored_finding(s, loc))?;
                 }
             }
             sarif.finish(&crate::report::Summary::default())?;
