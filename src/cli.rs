@@ -252,6 +252,9 @@ pub struct ScanOpts {
     /// Skip files larger than this (bytes, or with K/M/G suffix); they make the scan incomplete.
     #[arg(long, default_value = "512M", value_parser = parse_size)]
     pub max_file_size: u64,
+    /// Archives inside archives opened (zip, tar, gz, bz2, xz); 0 scans archives as raw bytes.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub max_archive_depth: usize,
     /// Worker threads [default: number of cores].
     #[arg(short = 'j', long)]
     pub threads: Option<usize>,

@@ -134,7 +134,7 @@ fn gzip_files_are_read_transparently() {
     assert!(jsonl(&o)[0]["location"]["path"]
         .as_str()
         .unwrap()
-        .ends_with("old.log.gz"));
+        .ends_with("logs/old.log.gz!/old.log"));
     let _ = p;
 }
 
@@ -155,7 +155,7 @@ fn truncated_gzip_reports_what_it_read_and_an_error() {
     assert_eq!(code(&o), 1, "a finding still wins over the error");
     assert_eq!(summary(&jsonl(&o)).len(), 1);
     assert!(
-        stderr(&o).contains("cut.log.gz: read failed"),
+        stderr(&o).contains("cut.log.gz!/cut.log: read failed after"),
         "{}",
         stderr(&o)
     );

@@ -19,7 +19,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use flate2::read::MultiGzDecoder;
 use rayon::iter::{ParallelBridge, ParallelIterator};
 
 use crate::baseline::Baseline;
@@ -67,6 +66,7 @@ pub(crate) struct Run {
     pub(crate) decoders: Decoders,
     pub(crate) options: Options,
     max_file_size: u64,
+    pub(crate) archive_limits: archive::Limits,
     pub(crate) inputs: AtomicU64,
     pub(crate) bytes: AtomicU64,
     /// Set when stdout is gone (a closed pipe): workers stop early.
@@ -146,6 +146,10 @@ pub fn run(cmd: ScanCommand) -> Result<ExitCode> {
             policy: Arc::new(config),
         },
         max_file_size: opts.max_file_size,
+        archive_limits: archive::Limits {
+            max_depth: opts.max_archive_depth,
+            ..archive::Limits::default()
+        },
         inputs: AtomicU64::new(0),
         bytes: AtomicU64::new(0),
         stop: AtomicBool::new(false),
@@ -405,14 +409,13 @@ fn walk_error(e: &walkdir::Error) -> String {
     }
 }
 
-/// Wrap `reader` in a gzip decoder when its first bytes are the gzip magic.
-fn maybe_gunzip<'a, R: BufRead + 'a>(mut reader: R) -> io::Result<Box<dyn Read + 'a>> {
+/// Wrap `reader` in a decompressor when its first bytes are gzip, bzip2 or xz magic.
+fn maybe_decompress<'a, R: BufRead + 'a>(mut reader: R) -> io::Result<Box<dyn Read + 'a>> {
     let head = reader.fill_buf()?;
-    if head.starts_with(&[0x1f, 0x8b]) {
-        Ok(Box::new(MultiGzDecoder::new(reader)))
-    } else {
-        Ok(Box::new(reader))
-    }
+    Ok(match archive::Codec::sniff(head) {
+        Some(codec) => codec.reader(reader),
+        None => Box::new(reader),
+    })
 }
 
 fn scan_file(run: &Run, scanner: &mut Scanner<'_>, path: &Path, tx: &SyncSender<Msg>) {
@@ -435,15 +438,13 @@ fn scan_file(run: &Run, scanner: &mut Scanner<'_>, path: &Path, tx: &SyncSender<
     }
     let origin = Arc::new(Origin::File { path: name.clone() });
     let mut reader = BufReader::with_capacity(READ_SIZE, file);
-    // Zip (jar, whl, nupkg), tar and tar.gz are walked member by member; a plain .gz streams.
+    // Archives and compressed files are walked member by member, within the archive limits
+    // (the compressed bytes are read whole, the decompressed ones stream into the scanner).
     let kind = match reader.fill_buf() {
         Ok(head) => archive::sniff(&name, head),
         Err(_) => archive::Kind::Plain,
     };
-    if matches!(
-        kind,
-        archive::Kind::Zip | archive::Kind::Tar | archive::Kind::TarGz
-    ) {
+    if kind != archive::Kind::Plain {
         let mut bytes = Vec::with_capacity(meta.len() as usize);
         if let Err(e) = reader.read_to_end(&mut bytes) {
             let _ = tx.send(Msg::Error(format!("{name}: {e}")));
@@ -483,13 +484,24 @@ pub(crate) fn scan_archive(
         sink.flush();
         run.inputs.fetch_add(1, Ordering::Relaxed);
         run.bytes.fetch_add(outcome.bytes, Ordering::Relaxed);
-        outcome.error.map_or(Ok(()), Err)
+        outcome.error.map_or(Ok(()), |e| {
+            if e.to_string().starts_with("refused") {
+                return Err(e);
+            }
+            Err(io::Error::new(
+                e.kind(),
+                format!(
+                    "read failed after {} bytes (everything before was scanned): {e}",
+                    outcome.bytes
+                ),
+            ))
+        })
     };
-    let mut walker = Walker::new(archive::Limits::default(), &mut scan_member);
+    let mut walker = Walker::new(run.archive_limits.clone(), &mut scan_member);
     walker.walk(name, bytes);
     for (path, message) in std::mem::take(&mut walker.errors) {
-        let line = if path == label {
-            format!("{label}: {message}")
+        let line = if path == label || path.starts_with(label) {
+            format!("{path}: {message}")
         } else {
             format!("{label}: {path}: {message}")
         };
@@ -504,7 +516,7 @@ pub(crate) fn scan_archive(
     }
 }
 
-/// Scan one input (gunzipped if it is gzip) and report its findings, bytes and read error.
+/// Scan one input (decompressed if it is gzip, bzip2 or xz) and report its findings, bytes and read error.
 /// `immediate` sends each finding as soon as it is found (a pipe), instead of in batches.
 pub(crate) fn scan_input(
     run: &Run,
@@ -515,7 +527,7 @@ pub(crate) fn scan_input(
     tx: &SyncSender<Msg>,
 ) {
     let name = origin.display_name();
-    let reader = match maybe_gunzip(reader) {
+    let reader = match maybe_decompress(reader) {
         Ok(r) => r,
         Err(e) => {
             let _ = tx.send(Msg::Error(format!("{name}: {e}")));

@@ -1,5 +1,6 @@
-//! Archives inside inputs (CircleCI artifacts now; local files later): zip, tar, tar.gz/tgz
-//! and gz, opened as streams and walked member by member, nested up to a depth.
+//! Archives inside inputs (local files and CircleCI artifacts): zip (jar, whl, nupkg, ...),
+//! tar, gz, bz2 and xz, and tar inside any of the three compressors, opened as streams and
+//! walked member by member, nested up to a depth.
 //!
 //! Decompression is where hostile input hurts, so every byte out of a decompressor is counted
 //! against budgets: the total for the whole artifact, and per member its compressed size
@@ -11,7 +12,9 @@ use std::cell::Cell;
 use std::io::{self, Cursor, Read};
 use std::rc::Rc;
 
+use bzip2::read::MultiBzDecoder;
 use flate2::read::MultiGzDecoder;
+use liblzma::read::XzDecoder;
 
 /// Limits for one top-level archive.
 #[derive(Clone, Debug)]
@@ -30,7 +33,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_depth: 3,
-            max_total: 1 << 30,
+            max_total: 4 << 30,
             max_entries: 100_000,
             max_ratio: 200,
         }
@@ -42,9 +45,52 @@ impl Default for Limits {
 pub enum Kind {
     Zip,
     Tar,
-    TarGz,
-    Gz,
+    /// A single compressed stream: its content is a member named without the suffix.
+    Compressed(Codec),
+    /// A tar inside a compressed stream (`.tar.gz`, `.tgz`, `.tar.bz2`, `.tar.xz`, ...).
+    CompressedTar(Codec),
     Plain,
+}
+
+/// A stream compressor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Codec {
+    Gzip,
+    Bzip2,
+    Xz,
+}
+
+impl Codec {
+    /// The codec whose magic bytes start `head`.
+    pub fn sniff(head: &[u8]) -> Option<Codec> {
+        if head.starts_with(&[0x1f, 0x8b]) {
+            Some(Codec::Gzip)
+        } else if head.len() >= 4 && head.starts_with(b"BZh") && (b'1'..=b'9').contains(&head[3]) {
+            Some(Codec::Bzip2)
+        } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0x00]) {
+            Some(Codec::Xz)
+        } else {
+            None
+        }
+    }
+
+    /// A decompressing reader (multi-member/concatenated streams are read to the end).
+    pub fn reader<'a, R: Read + 'a>(self, inner: R) -> Box<dyn Read + 'a> {
+        match self {
+            Codec::Gzip => Box::new(MultiGzDecoder::new(inner)),
+            Codec::Bzip2 => Box::new(MultiBzDecoder::new(inner)),
+            Codec::Xz => Box::new(XzDecoder::new_multi_decoder(inner)),
+        }
+    }
+
+    /// File name suffixes, and those that mean a tar inside.
+    fn suffixes(self) -> (&'static [&'static str], &'static [&'static str]) {
+        match self {
+            Codec::Gzip => (&[".gz", ".gzip"], &[".tar.gz", ".tgz", ".taz"]),
+            Codec::Bzip2 => (&[".bz2", ".bz"], &[".tar.bz2", ".tbz2", ".tbz", ".tb2"]),
+            Codec::Xz => (&[".xz"], &[".tar.xz", ".txz"]),
+        }
+    }
 }
 
 /// Recognise an archive by magic bytes first, the name second.
@@ -53,17 +99,32 @@ pub fn sniff(name: &str, head: &[u8]) -> Kind {
     if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
         return Kind::Zip;
     }
-    if head.starts_with(&[0x1f, 0x8b]) {
-        return if lower.ends_with(".tar.gz") || lower.ends_with(".tgz") {
-            Kind::TarGz
+    if let Some(codec) = Codec::sniff(head) {
+        let (_, tar) = codec.suffixes();
+        return if tar.iter().any(|s| lower.ends_with(s)) {
+            Kind::CompressedTar(codec)
         } else {
-            Kind::Gz
+            Kind::Compressed(codec)
         };
     }
     if head.len() > 262 && &head[257..262] == b"ustar" {
         return Kind::Tar;
     }
     Kind::Plain
+}
+
+/// `logs/app.log.gz` holds `logs/app.log.gz!/app.log`.
+fn compressed_member_name(name: &str, codec: Codec) -> String {
+    let base = name.rsplit(['/', '!']).next().unwrap_or(name);
+    let lower = base.to_ascii_lowercase();
+    let inner = codec
+        .suffixes()
+        .0
+        .iter()
+        .find(|s| lower.ends_with(*s))
+        .map_or(base, |s| &base[..base.len() - s.len()]);
+    let inner = if inner.is_empty() { "content" } else { inner };
+    format!("{name}!/{inner}")
 }
 
 /// Counts decompressed bytes against the shared total and a per-member cap.
@@ -137,6 +198,13 @@ impl<'f> Walker<'f> {
         }
     }
 
+    fn depth_note(&self) -> String {
+        format!(
+            "not opened: archive nesting deeper than {} (--max-archive-depth)",
+            self.limits.max_depth
+        )
+    }
+
     fn count_entry(&mut self, path: &str) -> bool {
         self.entries.set(self.entries.get() + 1);
         if self.entries.get() > self.limits.max_entries {
@@ -158,13 +226,7 @@ impl<'f> Walker<'f> {
         let kind = sniff(name, bytes);
         if kind == Kind::Plain || depth >= self.limits.max_depth {
             if kind != Kind::Plain {
-                self.errors.push((
-                    name.to_string(),
-                    format!(
-                        "not opened: archive nesting deeper than {}",
-                        self.limits.max_depth
-                    ),
-                ));
+                self.errors.push((name.to_string(), self.depth_note()));
             }
             if let Err(e) = (self.scan)(name, &mut Cursor::new(bytes)) {
                 self.errors.push((name.to_string(), e.to_string()));
@@ -174,16 +236,15 @@ impl<'f> Walker<'f> {
         match kind {
             Kind::Zip => self.walk_zip(name, bytes, depth),
             Kind::Tar => self.walk_tar(name, Cursor::new(bytes), depth),
-            Kind::TarGz => self.walk_tar(name, MultiGzDecoder::new(Cursor::new(bytes)), depth),
-            Kind::Gz => {
-                let inner = name
-                    .strip_suffix(".gz")
-                    .or_else(|| name.strip_suffix(".GZ"))
-                    .unwrap_or(name);
-                let member = format!("{name}!/{}", inner.rsplit('/').next().unwrap_or(inner));
+            // Members count against the total as they are read (headers and padding do not).
+            Kind::CompressedTar(codec) => {
+                self.walk_tar(name, codec.reader(Cursor::new(bytes)), depth)
+            }
+            Kind::Compressed(codec) => {
+                let member = compressed_member_name(name, codec);
                 if self.count_entry(&member) {
-                    let gz = MultiGzDecoder::new(Cursor::new(bytes));
-                    self.member(&member, gz, Some(bytes.len() as u64), depth);
+                    let stream = codec.reader(Cursor::new(bytes));
+                    self.member(&member, stream, Some(bytes.len() as u64), depth);
                 }
             }
             Kind::Plain => unreachable!(),
@@ -207,7 +268,12 @@ impl<'f> Walker<'f> {
             }
         }
         let head = &head[..filled];
-        if sniff(path, head) != Kind::Plain && depth + 1 < self.limits.max_depth {
+        let nested = sniff(path, head) != Kind::Plain;
+        if nested && depth + 1 >= self.limits.max_depth {
+            // Scanned below as raw bytes, but the caller must know it was not opened.
+            self.errors.push((path.to_string(), self.depth_note()));
+        }
+        if nested && depth + 1 < self.limits.max_depth {
             let mut inner = head.to_vec();
             if let Err(e) = limited.read_to_end(&mut inner) {
                 self.errors.push((path.to_string(), e.to_string()));
@@ -368,7 +434,9 @@ mod tests {
         );
         assert_eq!(seen.len(), 1);
         assert_eq!(seen[0].0, "o.zip!/in.zip");
-        assert!(errors.is_empty());
+        assert_eq!(seen[0].1, inner, "scanned as raw bytes");
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].1.starts_with("not opened"), "{errors:?}");
         let (_, errors) = walk(
             "o.zip",
             &outer,
@@ -418,6 +486,100 @@ mod tests {
         assert!(!errors.is_empty());
     }
 
+    fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, data) in files {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append_data(&mut h, name, *data).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    fn compress(codec: Codec, data: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        match codec {
+            Codec::Gzip => {
+                let mut w = flate2::write::GzEncoder::new(&mut out, flate2::Compression::fast());
+                w.write_all(data).unwrap();
+                w.finish().unwrap();
+            }
+            Codec::Bzip2 => {
+                let mut w = bzip2::write::BzEncoder::new(&mut out, bzip2::Compression::fast());
+                w.write_all(data).unwrap();
+                w.finish().unwrap();
+            }
+            Codec::Xz => {
+                let mut w = liblzma::write::XzEncoder::new(&mut out, 1);
+                w.write_all(data).unwrap();
+                w.finish().unwrap();
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_codec_alone_and_around_a_tar() {
+        let tar = tar_of(&[("logs/a.log", b"alpha"), ("logs/b.log", b"beta")]);
+        for (codec, ext, tar_ext) in [
+            (Codec::Gzip, "gz", "tgz"),
+            (Codec::Bzip2, "bz2", "tar.bz2"),
+            (Codec::Xz, "xz", "txz"),
+        ] {
+            let (seen, errors) = walk(
+                &format!("app.log.{ext}"),
+                &compress(codec, b"line\n"),
+                Limits::default(),
+            );
+            assert!(errors.is_empty(), "{codec:?}: {errors:?}");
+            assert_eq!(
+                seen,
+                vec![(format!("app.log.{ext}!/app.log"), b"line\n".to_vec())]
+            );
+            let name = format!("logs.{tar_ext}");
+            let (seen, errors) = walk(&name, &compress(codec, &tar), Limits::default());
+            assert!(errors.is_empty(), "{codec:?}: {errors:?}");
+            assert_eq!(
+                seen,
+                vec![
+                    (format!("{name}!/logs/a.log"), b"alpha".to_vec()),
+                    (format!("{name}!/logs/b.log"), b"beta".to_vec())
+                ]
+            );
+            // A tar inside a stream that is not named as one is found by its content.
+            let (seen, _) = walk(
+                &format!("blob.{ext}"),
+                &compress(codec, &tar),
+                Limits::default(),
+            );
+            assert_eq!(seen[0].0, format!("blob.{ext}!/blob!/logs/a.log"));
+        }
+    }
+
+    #[test]
+    fn bzip2_and_xz_bombs_are_refused_and_truncation_is_an_error() {
+        let zeros = vec![0u8; 64 << 20];
+        for codec in [Codec::Bzip2, Codec::Xz] {
+            let bomb = compress(codec, &zeros);
+            assert!(bomb.len() < 64 << 10, "{codec:?}: {}", bomb.len());
+            let (seen, errors) = walk("z.bin", &bomb, Limits::default());
+            assert!(errors[0].1.contains("refused"), "{codec:?}: {errors:?}");
+            assert!(seen[0].1.len() <= 200 * bomb.len().max(1 << 20) + (1 << 20));
+            let text: Vec<u8> = (0..100_000u32)
+                .flat_map(|i| format!("line {i}\n").into_bytes())
+                .collect();
+            let packed = compress(codec, &text);
+            let (seen, errors) = walk("t.log", &packed[..packed.len() / 2], Limits::default());
+            assert!(!errors.is_empty(), "{codec:?}: truncation must be reported");
+            assert!(
+                text.starts_with(&seen[0].1),
+                "{codec:?}: what was read is a prefix"
+            );
+        }
+    }
+
     #[test]
     fn corrupt_zip_is_an_error() {
         let (seen, errors) = walk("x.zip", b"PK\x03\x04garbage", Limits::default());
@@ -429,8 +591,29 @@ mod tests {
     fn sniffing() {
         assert_eq!(sniff("a.zip", b"PK\x03\x04"), Kind::Zip);
         assert_eq!(sniff("a.jar", b"PK\x03\x04"), Kind::Zip);
-        assert_eq!(sniff("a.tgz", &[0x1f, 0x8b]), Kind::TarGz);
-        assert_eq!(sniff("a.log.gz", &[0x1f, 0x8b]), Kind::Gz);
+        assert_eq!(
+            sniff("a.tgz", &[0x1f, 0x8b]),
+            Kind::CompressedTar(Codec::Gzip)
+        );
+        assert_eq!(
+            sniff("a.log.gz", &[0x1f, 0x8b]),
+            Kind::Compressed(Codec::Gzip)
+        );
+        assert_eq!(
+            sniff("x.TBZ2", b"BZh91AY&SY"),
+            Kind::CompressedTar(Codec::Bzip2)
+        );
+        assert_eq!(sniff("x", b"BZh91AY&SY"), Kind::Compressed(Codec::Bzip2));
+        assert_eq!(sniff("BZh", b"BZh"), Kind::Plain, "too short for bzip2");
+        let xz = [0xfd, b'7', b'z', b'X', b'Z', 0, 0, 4];
+        assert_eq!(sniff("a.tar.xz", &xz), Kind::CompressedTar(Codec::Xz));
+        assert_eq!(sniff("a.log.xz", &xz), Kind::Compressed(Codec::Xz));
+        assert_eq!(
+            compressed_member_name("r.zip!/logs/app.log.bz2", Codec::Bzip2),
+            "r.zip!/logs/app.log.bz2!/app.log"
+        );
+        assert_eq!(compressed_member_name("blob", Codec::Xz), "blob!/blob");
+        assert_eq!(compressed_member_name(".gz", Codec::Gzip), ".gz!/content");
         assert_eq!(sniff("a.txt", b"hello"), Kind::Plain);
     }
 }
