@@ -98,7 +98,7 @@ impl Allow {
 
 /// An absent regex matches everything.
 fn matches_if_given(re: &Option<Regex>, hay: &[u8]) -> bool {
-    re.as_ref().map_or(true, |re| re.is_match(hay))
+    re.as_ref().is_none_or(|re| re.is_match(hay))
 }
 
 /// The loaded policy.

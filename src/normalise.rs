@@ -257,7 +257,7 @@ mod tests {
         let out = strip_ansi(b"\x1b]0;never ends\nghp_token on next line\n");
         assert_eq!(out, b"\nghp_token on next line\n");
         let mut long = b"\x1b]".to_vec();
-        long.extend(std::iter::repeat(b'a').take(MAX_OSC + 10));
+        long.extend(std::iter::repeat_n(b'a', MAX_OSC + 10));
         long.extend_from_slice(b"TAIL");
         assert!(strip_ansi(&long).ends_with(b"TAIL"));
     }

@@ -727,7 +727,7 @@ mod tests {
     fn long_lines_are_cut_without_losing_secrets() {
         let mut input = vec![b'a'; MAX_LINE_CHUNK - 20];
         input.extend_from_slice(format!(" {GH} ").as_bytes());
-        input.extend(std::iter::repeat(b'b').take(MAX_LINE_CHUNK));
+        input.extend(std::iter::repeat_n(b'b', MAX_LINE_CHUNK));
         input.extend_from_slice(format!(" {GH}\n").as_bytes());
         let c = scan(&input);
         let s = summary(&c);

@@ -241,9 +241,9 @@ impl Filter {
         (self.status.is_empty() || self.status.contains(&s.status))
             && self
                 .severity
-                .map_or(true, |min| severity_of(&s.severity) >= min)
+                .is_none_or(|min| severity_of(&s.severity) >= min)
             && (self.rule.is_empty() || self.rule.contains(&s.rule_id))
-            && self.since.map_or(true, |t| s.last_seen >= t)
+            && self.since.is_none_or(|t| s.last_seen >= t)
     }
 }
 

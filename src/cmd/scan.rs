@@ -289,7 +289,7 @@ fn write_all(
                         s.baselined += 1;
                         continue;
                     }
-                    let fails = setup.fail_on.map_or(true, |min| f.severity >= min);
+                    let fails = setup.fail_on.is_none_or(|min| f.severity >= min);
                     let key = setup.state.as_ref().map(|_| occurrence_key(f));
                     if let (Some(state), Some(key)) = (&setup.state, &key) {
                         match state.is_recorded(key) {

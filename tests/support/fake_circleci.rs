@@ -549,7 +549,7 @@ fn api(sh: &Shared, path: &str, url: &str, token: Option<&str>) -> Resp {
         return r;
     }
     let n = sh.api_count.fetch_add(1, Ordering::SeqCst) + 1;
-    if sh.cfg.rate_limit_every.is_some_and(|k| n % k == 0) {
+    if sh.cfg.rate_limit_every.is_some_and(|k| n.is_multiple_of(k)) {
         let now = Instant::now();
         let wait = Duration::from_secs(sh.cfg.rate_limit_secs);
         *sh.paused.lock().unwrap() = Some((now, now + wait));
@@ -559,7 +559,7 @@ fn api(sh: &Shared, path: &str, url: &str, token: Option<&str>) -> Resp {
             .with_header("X-RateLimit-Remaining", "0")
             .with_header("Content-Type", "text/plain");
     }
-    if sh.cfg.fail_every.is_some_and(|k| n % k == 0) {
+    if sh.cfg.fail_every.is_some_and(|k| n.is_multiple_of(k)) {
         return Resp::new(
             502,
             b"<html><body><h1>502 Bad Gateway</h1></body></html>".to_vec(),
@@ -656,7 +656,7 @@ fn api(sh: &Shared, path: &str, url: &str, token: Option<&str>) -> Resp {
             let all: Vec<Value> = p
                 .pipelines
                 .iter()
-                .filter(|pl| q.get("branch").map_or(true, |b| &pl.branch == b))
+                .filter(|pl| q.get("branch").is_none_or(|b| &pl.branch == b))
                 .map(|pl| pipeline_json(&p.slug, pl))
                 .collect();
             let (items, next) = page(&all, ps, q.get("page-token").map(String::as_str));

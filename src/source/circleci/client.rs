@@ -291,7 +291,7 @@ impl Client {
                     }
                     let until = Instant::now() + wait;
                     let mut p = self.paused_until.lock().expect("pause lock");
-                    if p.map_or(true, |t| t < until) {
+                    if p.is_none_or(|t| t < until) {
                         *p = Some(until);
                     }
                 }
