@@ -4,10 +4,13 @@
 //! docker digests, UUID request ids, `set -x` exports, with a known number of planted
 //! secrets. Each benchmark asserts the finding count first, so a fast but wrong engine fails.
 //!
-//! - `scan/ci-log`: the whole per-input pipeline (normalise, chunk, detect, findings).
+//! - `scan/ci-log`: the whole per-input pipeline (normalise, chunk, detect, findings), with
+//!   decoding off; `scan/ci-log+decoders` the same with every decoder at the default depth
+//!   (the issue-5 budget: within 15% of the first).
 //! - `scan/keyword-dense`: every line has a generic keyword and a value (the stress case
 //!   where peers collapse, see ../shared/reference/landscape.md 2.2).
-//! - `prefilter-only`: the engine over already-normalised text.
+//! - `engine/ci-log-normalised`: the engine over already-normalised text.
+//! - `decode/ci-log-normalised`: the decoders alone (one classification pass, every decoder).
 
 use std::sync::Arc;
 
@@ -118,20 +121,23 @@ fn keyword_dense(mib: usize) -> Vec<u8> {
 
 fn bench(c: &mut Criterion) {
     let engine = Engine::new(rules::builtin().unwrap()).unwrap();
-    let decoders = Decoders::none();
+    let none = Decoders::none();
+    let standard = Decoders::standard(3);
     let origin = Arc::new(Origin::Stdin);
-    let mut scanner = Scanner::new(&engine, &decoders, Options::default());
+    let log = ci_log(16, 40);
     let inputs = [
-        ("ci-log", ci_log(16, 40), 40),
-        ("keyword-dense", keyword_dense(4), 0),
+        ("ci-log", &log, &none, 40),
+        ("ci-log+decoders", &log, &standard, 40),
+        ("keyword-dense", &keyword_dense(4), &none, 0),
     ];
     let mut g = c.benchmark_group("scan");
-    for (name, data, expect) in &inputs {
+    for (name, data, decoders, expect) in inputs {
+        let mut scanner = Scanner::new(&engine, decoders, Options::default());
         let mut n = Count(0);
         scanner.scan_bytes(data, &origin, &mut n);
-        assert_eq!(n.0, *expect, "{name}: wrong number of findings");
+        assert_eq!(n.0, expect, "{name}: wrong number of findings");
         g.throughput(Throughput::Bytes(data.len() as u64));
-        g.bench_function(*name, |b| {
+        g.bench_function(name, |b| {
             b.iter(|| {
                 let mut n = Count(0);
                 scanner.scan_bytes(data, &origin, &mut n);
@@ -140,7 +146,7 @@ fn bench(c: &mut Criterion) {
         });
     }
     g.finish();
-    let text = cisleuth::normalise::strip_ansi(&inputs[0].1);
+    let text = cisleuth::normalise::strip_ansi(&log);
     let mut scratch = engine.scratch();
     let mut out = Vec::new();
     let mut g = c.benchmark_group("engine");
@@ -150,6 +156,21 @@ fn bench(c: &mut Criterion) {
             out.clear();
             engine.scan(&text, &mut scratch, &mut out);
             out.len()
+        })
+    });
+    g.finish();
+    let mut g = c.benchmark_group("decode");
+    g.throughput(Throughput::Bytes(text.len() as u64));
+    let mut classes = cisleuth::decode::Classes::default();
+    let mut views = Vec::new();
+    g.bench_function("ci-log-normalised", |b| {
+        b.iter(|| {
+            views.clear();
+            // The scanner decodes a chunk (about 1 MiB, cut at a line end) at a time.
+            for chunk in text.chunks(1 << 20) {
+                standard.decode(chunk, &mut classes, &mut views);
+            }
+            views.len()
         })
     });
     g.finish();

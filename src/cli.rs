@@ -252,6 +252,10 @@ pub struct ScanOpts {
     /// Skip files larger than this (bytes, or with K/M/G suffix); they make the scan incomplete.
     #[arg(long, default_value = "512M", value_parser = parse_size)]
     pub max_file_size: u64,
+    /// Encodings undone one inside another (base64, hex, URL, escapes, UTF-16, gzip in
+    /// base64); 0 scans only the text as it is.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub max_decode_depth: usize,
     /// Archives inside archives opened (zip, tar, gz, bz2, xz); 0 scans archives as raw bytes.
     #[arg(long, default_value_t = 3, value_name = "N")]
     pub max_archive_depth: usize,

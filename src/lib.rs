@@ -20,6 +20,7 @@ pub mod baseline;
 pub mod cli;
 pub mod cmd;
 pub mod config;
+pub mod content;
 pub mod decode;
 pub mod detect;
 pub mod finding;

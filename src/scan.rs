@@ -16,12 +16,14 @@
 
 use std::collections::VecDeque;
 use std::io::{self, Read};
+use std::rc::Rc;
 use std::sync::Arc;
 
 use memchr::{memchr_iter, memrchr, memrchr2};
 
 use crate::config::Config;
-use crate::decode::{Decoded, Decoders};
+use crate::content::{self, Content, Strings};
+use crate::decode::{Classes, Decoded, Decoders};
 use crate::detect::{Engine, Match, Scratch, MAX_MATCH_LEN};
 use crate::finding::{Finding, Location, Origin, Paired};
 use crate::normalise::{circleci_step_text, looks_like_step_json, AnsiStripper, StepText};
@@ -44,10 +46,12 @@ pub trait Sink {
 /// The result of scanning one input.
 #[derive(Debug, Default)]
 pub struct Outcome {
-    /// Raw bytes read from the input.
+    /// Bytes read from the input (for UTF-16 input, after transcoding to UTF-8).
     pub bytes: u64,
     /// The read error that ended the input early, after everything before it was scanned.
     pub error: Option<io::Error>,
+    /// Set when the input was recognised as an executable or an image and not scanned.
+    pub not_scanned: Option<&'static str>,
 }
 
 /// Per-input limits and policy.
@@ -83,10 +87,14 @@ pub struct Scanner<'e> {
     scratch: Scratch,
     matches: Vec<Match>,
     decoded: Vec<Decoded>,
+    classes: Classes,
     read_buf: Vec<u8>,
     text: Vec<u8>,
     /// The current input's step-output streams (empty unless it is CircleCI step JSON).
     step: StepText,
+    /// How the current input was turned into text (`["utf16"]`, `["strings"]`, or nothing):
+    /// the first entries of every finding's `decoded`.
+    layers: &'static [&'static str],
 }
 
 /// Chunking state of one input's normalised text.
@@ -157,14 +165,20 @@ impl<'e> Scanner<'e> {
             scratch: engine.scratch(),
             matches: Vec::new(),
             decoded: Vec::new(),
+            classes: Classes::default(),
             read_buf: vec![0; READ_SIZE],
             text: Vec::new(),
             step: StepText::default(),
+            layers: &[],
         }
     }
 
     /// Scan everything `reader` yields. Findings go to `sink` as each chunk is done, so a
     /// pipe's secrets are reported while the pipe is still open.
+    ///
+    /// What the input is comes from its first read ([`content::classify`]): executables and
+    /// images are not scanned, UTF-16 is transcoded, other binaries are scanned through
+    /// [`Strings`].
     pub fn scan_reader(
         &mut self,
         mut reader: impl Read,
@@ -172,21 +186,65 @@ impl<'e> Scanner<'e> {
         sink: &mut dyn Sink,
     ) -> Outcome {
         let mut outcome = Outcome::default();
+        self.layers = &[];
+        let mut first = Vec::new();
+        match read_some(&mut reader, &mut self.read_buf) {
+            Ok(n) => first.extend_from_slice(&self.read_buf[..n]),
+            Err(e) => outcome.error = Some(e),
+        }
+        let content = if first.is_empty() {
+            Content::Text
+        } else {
+            content::classify(&first)
+        };
+        match content {
+            Content::Text => {
+                self.scan_text(&mut reader, first, &mut outcome, origin, sink);
+            }
+            Content::Executable(kind) | Content::Image(kind) => {
+                outcome.bytes = first.len() as u64;
+                outcome.not_scanned = Some(kind);
+            }
+            Content::Utf16(encoding) => {
+                self.layers = &["utf16"];
+                let mut text = crate::decode::utf16_reader(
+                    io::Cursor::new(first).chain(&mut reader),
+                    encoding,
+                );
+                self.scan_text(&mut text, Vec::new(), &mut outcome, origin, sink);
+            }
+            Content::Binary => {
+                self.layers = &["strings"];
+                let mut text = Strings::new(io::Cursor::new(first).chain(&mut reader));
+                self.scan_text(&mut text, Vec::new(), &mut outcome, origin, sink);
+            }
+        }
+        outcome
+    }
+
+    /// Scan a text input whose first bytes (`head`) were already read.
+    fn scan_text(
+        &mut self,
+        reader: &mut dyn Read,
+        mut head: Vec<u8>,
+        outcome: &mut Outcome,
+        origin: &Arc<Origin>,
+        sink: &mut dyn Sink,
+    ) {
         let mut stream = Stream::new();
         self.text.clear();
         self.step = StepText::default();
         // Look at the first bytes to tell CircleCI step JSON from text.
-        let mut head = Vec::new();
         loop {
-            match read_some(&mut reader, &mut self.read_buf) {
+            let first = head.iter().find(|b| !b.is_ascii_whitespace());
+            if outcome.error.is_some()
+                || (!head.is_empty() && (first != Some(&b'[') || head.len() >= 512))
+            {
+                break;
+            }
+            match read_some(reader, &mut self.read_buf) {
                 Ok(0) => break,
-                Ok(n) => {
-                    head.extend_from_slice(&self.read_buf[..n]);
-                    let first = head.iter().find(|b| !b.is_ascii_whitespace());
-                    if first != Some(&b'[') || head.len() >= 512 {
-                        break;
-                    }
-                }
+                Ok(n) => head.extend_from_slice(&self.read_buf[..n]),
                 Err(e) => {
                     outcome.error = Some(e);
                     break;
@@ -195,13 +253,13 @@ impl<'e> Scanner<'e> {
         }
         outcome.bytes = head.len() as u64;
         if outcome.error.is_none() && looks_like_step_json(&head) {
-            match self.read_json(&mut reader, head, &mut outcome) {
+            match self.read_json(reader, head, outcome) {
                 Ok(mut step) => {
                     // Already normalised; the stripper finds nothing more to remove.
                     let text = std::mem::take(&mut step.text);
                     self.step = step;
                     self.push(&mut stream, &text, true, origin, sink);
-                    return outcome;
+                    return;
                 }
                 Err((raw, why)) => {
                     if let Some(why) = why {
@@ -216,10 +274,10 @@ impl<'e> Scanner<'e> {
         }
         self.push(&mut stream, &head, outcome.error.is_some(), origin, sink);
         if outcome.error.is_some() {
-            return outcome;
+            return;
         }
         loop {
-            match read_some(&mut reader, &mut self.read_buf) {
+            match read_some(reader, &mut self.read_buf) {
                 Ok(0) => break,
                 Ok(n) => {
                     outcome.bytes += n as u64;
@@ -234,7 +292,6 @@ impl<'e> Scanner<'e> {
             }
         }
         self.push(&mut stream, &[], true, origin, sink);
-        outcome
     }
 
     /// Scan an in-memory input.
@@ -252,7 +309,7 @@ impl<'e> Scanner<'e> {
     /// in `reader`) and the reason, if it was a parse error.
     fn read_json(
         &mut self,
-        reader: &mut impl Read,
+        reader: &mut dyn Read,
         mut raw: Vec<u8>,
         outcome: &mut Outcome,
     ) -> Result<StepText, (Vec<u8>, Option<String>)> {
@@ -407,6 +464,7 @@ impl<'e> Scanner<'e> {
                     .stream_at((stream.offset_base as usize) + m.secret_start),
             };
             let mut f = Finding::from_match(&rules[m.rule], m, text, location);
+            f.decoded = self.layers.to_vec();
             f.span = (
                 stream.offset_base + m.secret_start as u64,
                 stream.offset_base + m.secret_end as u64,
@@ -435,6 +493,11 @@ impl<'e> Scanner<'e> {
 
     /// Run the decoders over the chunk (and over what they decode, to the depth limit) and
     /// report matches at the location of the outermost encoded run.
+    ///
+    /// A match is dropped when the text it was decoded from already matched the same rule
+    /// with the same secret (a URL with a plain token and one escaped character elsewhere
+    /// decodes to a view that holds the plain token again): each occurrence is reported once,
+    /// where it can be read.
     fn scan_decoded(
         &mut self,
         stream: &Stream,
@@ -442,28 +505,44 @@ impl<'e> Scanner<'e> {
         origin: &Arc<Origin>,
         sink: &mut dyn Sink,
     ) {
-        /// Decoded bytes still to scan: where their outermost run starts, and how they came.
+        /// Decoded bytes still to scan: where their outermost run is, how they came, and the
+        /// (rule, secret) matches of the text they were decoded from.
         struct Pending {
             at: usize,
             end: usize,
             bytes: Vec<u8>,
             via: Vec<&'static str>,
+            depth: usize,
+            parent: Rc<Vec<(usize, Vec<u8>)>>,
         }
+        let plain: Vec<(usize, usize, usize)> = self
+            .matches
+            .iter()
+            .map(|m| (m.rule, m.secret_start, m.secret_end))
+            .collect();
         let mut queue: VecDeque<Pending> = VecDeque::new();
-        for d in &self.decoders.decoders {
-            self.decoded.clear();
-            d.decode(text, &mut self.decoded);
-            queue.extend(
-                self.decoded
-                    .drain(..)
-                    .filter(|run| run.end > stream.done)
-                    .map(|run| Pending {
-                        at: run.start,
-                        end: run.end,
-                        bytes: run.bytes,
-                        via: vec![d.name()],
-                    }),
-            );
+        self.decoded.clear();
+        self.decoders
+            .decode(text, &mut self.classes, &mut self.decoded);
+        {
+            for run in self.decoded.drain(..).filter(|run| run.end > stream.done) {
+                // Plain matches inside this run are what the view must not repeat.
+                let parent = plain
+                    .iter()
+                    .filter(|&&(_, s, e)| s >= run.start && e <= run.end)
+                    .map(|&(r, s, e)| (r, text[s..e].to_vec()))
+                    .collect();
+                let mut via = self.layers.to_vec();
+                via.extend_from_slice(run.layers);
+                queue.push_back(Pending {
+                    at: run.start,
+                    end: run.end,
+                    bytes: run.bytes,
+                    via,
+                    depth: 1,
+                    parent: Rc::new(parent),
+                });
+            }
         }
         queue.make_contiguous().sort_by_key(|p| p.at);
         let mut lines = LineCounter::new(stream.line_base);
@@ -472,13 +551,16 @@ impl<'e> Scanner<'e> {
             self.engine
                 .scan(&p.bytes, &mut self.scratch, &mut self.matches);
             let (line, column) = lines.at(text, stream.col_base, stream.line_base, p.at);
+            let mut found = Vec::with_capacity(self.matches.len());
             for m in &self.matches {
                 let rule_id = &self.engine.rules()[m.rule].id;
                 let secret = &p.bytes[m.secret_start..m.secret_end];
-                if self
-                    .options
-                    .policy
-                    .allows(rule_id, secret, line_around(text, p.at))
+                found.push((m.rule, secret.to_vec()));
+                if p.parent.iter().any(|(r, s)| *r == m.rule && s == secret)
+                    || self
+                        .options
+                        .policy
+                        .allows(rule_id, secret, line_around(text, p.at))
                 {
                     continue;
                 }
@@ -497,18 +579,22 @@ impl<'e> Scanner<'e> {
                 );
                 sink.finding(f);
             }
-            if p.via.len() < self.decoders.max_depth {
-                for d in &self.decoders.decoders {
-                    self.decoded.clear();
-                    d.decode(&p.bytes, &mut self.decoded);
+            if p.depth < self.decoders.max_depth {
+                let found = Rc::new(found);
+                self.decoded.clear();
+                self.decoders
+                    .decode(&p.bytes, &mut self.classes, &mut self.decoded);
+                {
                     for run in self.decoded.drain(..) {
                         let mut via = p.via.clone();
-                        via.push(d.name());
+                        via.extend_from_slice(run.layers);
                         queue.push_back(Pending {
                             at: p.at,
                             end: p.end,
                             bytes: run.bytes,
                             via,
+                            depth: p.depth + 1,
+                            parent: found.clone(),
                         });
                     }
                 }
@@ -533,7 +619,7 @@ fn soft_cut(pending: &[u8]) -> usize {
         .map_or(n, |i| lo + i + 1)
 }
 
-fn read_some(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+fn read_some(reader: &mut (impl Read + ?Sized), buf: &mut [u8]) -> io::Result<usize> {
     loop {
         match reader.read(buf) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -761,7 +847,7 @@ mod tests {
         fn name(&self) -> &'static str {
             "rot1"
         }
-        fn decode(&self, text: &[u8], out: &mut Vec<Decoded>) {
+        fn decode(&self, text: &[u8], _: &Classes, out: &mut Vec<Decoded>) {
             let mut at = 0;
             while let Some(s) = memchr::memmem::find(&text[at..], b"<<") {
                 let s = at + s;
@@ -773,6 +859,7 @@ mod tests {
                     start: s,
                     end: e,
                     bytes: text[s + 2..e - 2].iter().map(|&c| rot(c, -1)).collect(),
+                    layers: &["rot1"],
                 });
                 at = e;
             }

@@ -40,6 +40,8 @@ pub(crate) enum Msg {
     Note(String),
     Error(String),
     Skipped(String),
+    /// An executable or image, recognised by content and deliberately not scanned.
+    NotScanned(String),
     /// Every input of a CircleCI job was scanned; `complete` if all of it could be fetched.
     JobDone {
         key: String,
@@ -140,7 +142,7 @@ pub fn run(cmd: ScanCommand) -> Result<ExitCode> {
     };
     let run = Arc::new(Run {
         engine: Engine::new(rules)?,
-        decoders: Decoders::none(),
+        decoders: Decoders::standard(opts.max_decode_depth),
         options: Options {
             max_json_bytes: opts.max_file_size,
             policy: Arc::new(config),
@@ -334,6 +336,12 @@ fn write_all(
                     say(format!("cisleuth: note: {m}"));
                 }
             }
+            Msg::NotScanned(m) => {
+                s.not_scanned += 1;
+                if !setup.quiet {
+                    say(format!("cisleuth: note: {m}"));
+                }
+            }
             Msg::Error(m) => {
                 s.errors += 1;
                 say(format!("cisleuth: error: {m}"));
@@ -482,6 +490,7 @@ pub(crate) fn scan_archive(
         };
         let outcome = scanner.scan_reader(reader, &origin, &mut sink);
         sink.flush();
+        tell_not_scanned(&outcome, member, tx);
         run.inputs.fetch_add(1, Ordering::Relaxed);
         run.bytes.fetch_add(outcome.bytes, Ordering::Relaxed);
         outcome.error.map_or(Ok(()), |e| {
@@ -541,6 +550,7 @@ pub(crate) fn scan_input(
     };
     let outcome = scanner.scan_reader(reader, origin, &mut sink);
     sink.flush();
+    tell_not_scanned(&outcome, &name, tx);
     run.inputs.fetch_add(1, Ordering::Relaxed);
     run.bytes.fetch_add(outcome.bytes, Ordering::Relaxed);
     if let Some(e) = outcome.error {
@@ -548,6 +558,13 @@ pub(crate) fn scan_input(
             "{name}: read failed after {} bytes (everything before was scanned): {e}",
             outcome.bytes
         )));
+    }
+}
+
+/// An input recognised as an executable or image is counted and named, not an error.
+fn tell_not_scanned(outcome: &crate::scan::Outcome, name: &str, tx: &SyncSender<Msg>) {
+    if let Some(kind) = outcome.not_scanned {
+        let _ = tx.send(Msg::NotScanned(format!("{name}: not scanned: {kind}")));
     }
 }
 

@@ -27,6 +27,10 @@ pub struct Summary {
     pub errors: u64,
     /// Inputs not scanned (over `--max-file-size` or `--max-artifact-size`).
     pub skipped: u64,
+    /// Executables and images, recognised by content and not scanned (by design: this does
+    /// not make the scan incomplete).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub not_scanned: u64,
     /// CircleCI jobs fetched.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jobs: Option<u64>,
@@ -82,6 +86,12 @@ impl Summary {
         }
         if self.skipped > 0 {
             s.push_str(&format!(", {} input(s) skipped", self.skipped));
+        }
+        if self.not_scanned > 0 {
+            s.push_str(&format!(
+                ", {} executable or image file(s) not scanned",
+                self.not_scanned
+            ));
         }
         if self.baselined > 0 {
             s.push_str(&format!(

@@ -1,0 +1,447 @@
+//! One classification pass over a text, shared by every decoder: bit masks of the bytes that
+//! make base64 and hex runs and of the places such a run of *text* can start, and the offsets
+//! of the bytes where the other decoders start (`%`, `\`, NUL).
+//!
+//! Decoding must cost little next to detection, and most of a CI log is not encoded but is
+//! full of runs that look encoded (digests, UUIDs, paths, npm `integrity`). So decoders work
+//! on masks, not bytes: a candidate is a run start, or a position after a `/` inside a run,
+//! whose bytes can begin the encoding of text: for base64 the first character of each of the
+//! first three 4-character groups is `C`, `D`, `I`-`Z` or `a`-`f` (printable ASCII, tabs and
+//! line breaks keep the top bits of a byte in that range), for hex the high digit of each of
+//! the first three bytes is `0` or `2`-`7`; a gzip stream in base64 starts with `H`. That
+//! rules out about nineteen runs in twenty before any byte is read again. The masks are built
+//! 32 bytes at a time with AVX2 where the CPU has it (checked at run time), and a byte at a
+//! time elsewhere and for the last bytes of a text.
+
+/// Per-byte classes of a text as bit masks (bit `k` of word `w` is byte `64 w + k`).
+#[derive(Default)]
+pub struct Classes {
+    words: Vec<Word>,
+    /// Offsets of `%`, `\` and NUL.
+    specials: Vec<u32>,
+    len: usize,
+}
+
+/// What the decoders need of 64 bytes.
+#[derive(Clone, Copy, Default)]
+struct Word {
+    /// Base64 alphabets (both).
+    b64: u64,
+    /// Hex digits.
+    hex: u64,
+    /// Candidates before the length test: run starts and bytes after a `/` in a run whose
+    /// bytes can begin encoded text.
+    cand: u64,
+}
+
+/// The masks of a 64-byte block, as the SIMD code gives them.
+#[derive(Clone, Copy, Default)]
+struct Raw {
+    b64: u64,
+    sep: u64,
+    hex: u64,
+    /// The bytes from here can begin encoded text (the look-ahead test above).
+    text_like: u64,
+    special: u64,
+}
+
+/// Bytes after a position that [`text_like_at`] reads.
+const LOOK_AHEAD: usize = 8;
+
+/// The classes of one byte: base64, `/`, hex, hex high digit of text, base64 group start of
+/// text, gzip start, special.
+#[inline]
+fn classes_of(b: u8) -> [bool; 7] {
+    [
+        b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_'),
+        b == b'/',
+        b.is_ascii_hexdigit(),
+        matches!(b, b'0' | b'2'..=b'7'),
+        matches!(b, b'C' | b'D' | b'I'..=b'Z' | b'a'..=b'f'),
+        b == b'H',
+        matches!(b, b'%' | b'\\' | 0),
+    ]
+}
+
+/// Whether the bytes from `at` can begin hex or base64 of text, or base64 of gzip.
+#[inline]
+fn text_like_at(text: &[u8], at: usize) -> bool {
+    let class = |o: usize, c: usize| text.get(at + o).is_some_and(|&b| classes_of(b)[c]);
+    (class(0, 3) && class(2, 3) && class(4, 3))
+        || (class(0, 4) && class(4, 4) && class(8, 4))
+        || class(0, 5)
+}
+
+/// Masks of the (up to) 64 bytes of `text` from `base`, a byte at a time.
+fn classify_scalar(text: &[u8], base: usize) -> Raw {
+    let mut r = Raw::default();
+    for (i, &b) in text[base..text.len().min(base + 64)].iter().enumerate() {
+        let c = classes_of(b);
+        r.b64 |= u64::from(c[0]) << i;
+        r.sep |= u64::from(c[1]) << i;
+        r.hex |= u64::from(c[2]) << i;
+        r.text_like |= u64::from(text_like_at(text, base + i)) << i;
+        r.special |= u64::from(c[6]) << i;
+    }
+    r
+}
+
+/// Whether byte `at` is in the base64 alphabet.
+#[inline]
+fn is_set(words: &[Word], at: usize) -> bool {
+    words[at / 64].b64 >> (at % 64) & 1 == 1
+}
+
+impl Classes {
+    /// Classify `text` (the buffers are reused from one text to the next).
+    pub fn build(&mut self, text: &[u8]) {
+        assert!(
+            text.len() <= u32::MAX as usize,
+            "texts are decoded in pieces"
+        );
+        self.len = text.len();
+        self.words.clear();
+        self.words.reserve(text.len().div_ceil(64));
+        self.specials.clear();
+        // Blocks whose look-ahead stays inside the text can go 32 bytes at a time.
+        let simd = text.len().saturating_sub(LOOK_AHEAD) / 64 * 64;
+        let mut carry = (0, 0);
+        #[cfg(target_arch = "x86_64")]
+        let done = if is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2 (checked just above); `simd + LOOK_AHEAD <= len`.
+            unsafe { avx2::build(text, simd, self, &mut carry) };
+            simd
+        } else {
+            0
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let done = 0;
+        for base in (done..text.len()).step_by(64) {
+            self.push(classify_scalar(text, base), base, &mut carry);
+        }
+    }
+
+    /// Record the masks of the block at `base`. `carry` holds the top base64 and `/` bits of
+    /// the block before.
+    #[inline]
+    fn push(&mut self, r: Raw, base: usize, carry: &mut (u64, u64)) {
+        let mut sp = r.special;
+        while sp != 0 {
+            self.specials
+                .push((base + sp.trailing_zeros() as usize) as u32);
+            sp &= sp - 1;
+        }
+        let starts = r.b64 & !(r.b64 << 1 | carry.0);
+        let after_slash = r.b64 & (r.sep << 1 | carry.1);
+        *carry = (r.b64 >> 63, r.sep >> 63);
+        self.words.push(Word {
+            b64: r.b64,
+            hex: r.hex,
+            cand: (starts | after_slash) & r.text_like,
+        });
+    }
+
+    /// Call `f(at, end, run_start)` for every candidate: a position `at` that starts a run of
+    /// base64-alphabet bytes (`run_start`) or follows a `/` inside one, whose bytes can begin
+    /// hex or base64 of printable text or base64 of gzip (see the module docs), and from which
+    /// the run goes on to `end`, at least `MIN` (at most 64) bytes away. In order of `at`.
+    pub fn for_each_candidate<const MIN: usize>(&self, mut f: impl FnMut(usize, usize, bool)) {
+        const { assert!(MIN >= 1 && MIN <= 64) };
+        for (w, word) in self.words.iter().enumerate() {
+            let mut cand = word.cand;
+            if cand == 0 {
+                continue;
+            }
+            let b = word.b64;
+            let next = self.words.get(w + 1).map_or(0, |n| n.b64);
+            let wide = |a: u64, b: u64| (b as u128) << 64 | a as u128;
+            // Bit k of `long`: the MIN bytes from k are all in the alphabet.
+            let mut long = wide(b, next);
+            let mut have = 1;
+            while have < MIN {
+                let step = if have < MIN - have { have } else { MIN - have };
+                long &= long >> step;
+                have += step;
+            }
+            cand &= long as u64;
+            while cand != 0 {
+                let k = cand.trailing_zeros() as usize;
+                cand &= cand - 1;
+                let at = w * 64 + k;
+                let run_start = k == 0 && w == 0 || !is_set(&self.words, at - 1);
+                f(at, self.run_end(w, k), run_start);
+            }
+        }
+    }
+
+    /// Where the run of base64-alphabet bytes holding bit `k` of word `w` ends.
+    #[inline]
+    fn run_end(&self, mut w: usize, k: usize) -> usize {
+        let ones = (self.words[w].b64 >> k).trailing_ones() as usize;
+        if k + ones < 64 {
+            return w * 64 + k + ones;
+        }
+        loop {
+            w += 1;
+            match self.words.get(w) {
+                Some(m) if m.b64 == u64::MAX => {}
+                Some(m) => return w * 64 + m.b64.trailing_ones() as usize,
+                None => return self.len,
+            }
+        }
+    }
+
+    /// Whether every byte in `[start, end)` is a hex digit.
+    pub fn all_hex(&self, start: usize, end: usize) -> bool {
+        if start >= end {
+            return false;
+        }
+        let (mut w, last) = (start / 64, (end - 1) / 64);
+        let mut want = u64::MAX << (start % 64);
+        while w <= last {
+            if w == last {
+                want &= u64::MAX >> (63 - (end - 1) % 64);
+            }
+            if self.words[w].hex & want != want {
+                return false;
+            }
+            want = u64::MAX;
+            w += 1;
+        }
+        true
+    }
+
+    /// Offsets of every `byte` (`%`, `\` or NUL) in `text`, in order.
+    pub fn specials<'a>(&'a self, text: &'a [u8], byte: u8) -> impl Iterator<Item = usize> + 'a {
+        self.specials
+            .iter()
+            .map(|&at| at as usize)
+            .filter(move |&at| text[at] == byte)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    /// [`super::Classes::build`] for the 64-byte blocks of `text[..end]`, 32 bytes at a time.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2, `end` must be a multiple of 64 and `end + LOOK_AHEAD` at
+    /// most `text.len()`.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn build(
+        text: &[u8],
+        end: usize,
+        classes: &mut super::Classes,
+        carry: &mut (u64, u64),
+    ) {
+        assert!(end.is_multiple_of(64) && (end == 0 || end + super::LOOK_AHEAD <= text.len()));
+        for base in (0..end).step_by(64) {
+            // SAFETY: both halves and their look-ahead are inside `text` (asserted above).
+            let (lo, hi) = unsafe {
+                let p = text.as_ptr().add(base);
+                (half(p), half(p.add(32)))
+            };
+            // LLVM merges two 32-lane movemasks joined this way into one 64-lane mask that
+            // AVX2 cannot make, and lowers it byte by byte (ten times slower): the opaque
+            // `black_box` keeps them apart.
+            let hi = std::hint::black_box(hi);
+            let join = |k: usize| lo[k] as u64 | (hi[k] as u64) << 32;
+            let raw = super::Raw {
+                b64: join(0),
+                sep: join(1),
+                hex: join(2),
+                text_like: join(3),
+                special: join(4),
+            };
+            classes.push(raw, base, carry);
+        }
+    }
+
+    /// Masks of the 32 bytes from `p`: base64, `/`, hex, text-like, special (see
+    /// [`super::classes_of`] and [`super::text_like_at`]).
+    ///
+    /// # Safety
+    /// `32 + LOOK_AHEAD` bytes from `p` must be readable, and the CPU must support AVX2.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn half(p: *const u8) -> [u32; 5] {
+        // Macros, not helper functions: every comparison must be inlined with its constant
+        // (an out-of-line helper builds the constant vector byte by byte).
+        macro_rules! splat {
+            ($c:expr) => {
+                _mm256_set1_epi8($c as i8)
+            };
+        }
+        macro_rules! eq {
+            ($v:expr, $c:expr) => {
+                _mm256_cmpeq_epi8($v, splat!($c))
+            };
+        }
+        // `lo <= x <= lo + span`, bytewise and unsigned.
+        macro_rules! in_range {
+            ($x:expr, $lo:expr, $span:expr) => {{
+                let d = _mm256_sub_epi8($x, splat!($lo));
+                _mm256_cmpeq_epi8(_mm256_min_epu8(d, splat!($span)), d)
+            }};
+        }
+        macro_rules! or {
+            ($a:expr, $b:expr) => {
+                _mm256_or_si256($a, $b)
+            };
+        }
+        macro_rules! and {
+            ($a:expr, $b:expr) => {
+                _mm256_and_si256($a, $b)
+            };
+        }
+        macro_rules! hex_hi {
+            ($v:expr) => {
+                or!(eq!($v, b'0'), in_range!($v, b'2', 5))
+            };
+        }
+        macro_rules! group {
+            ($v:expr) => {
+                or!(
+                    or!(eq!($v, b'C'), eq!($v, b'D')),
+                    or!(in_range!($v, b'I', 17), in_range!($v, b'a', 5))
+                )
+            };
+        }
+        // SAFETY: as the caller promises (the look-ahead loads end 8 bytes past the 32).
+        let (v, v2, v4, v8) = unsafe {
+            let load = |o: usize| _mm256_loadu_si256(p.add(o) as *const __m256i);
+            (load(0), load(2), load(4), load(8))
+        };
+        // Setting bit 5 folds upper-case letters onto lower-case ones (and nothing else
+        // onto them).
+        let folded = or!(v, splat!(0x20));
+        let letters = in_range!(folded, b'a', 25);
+        let digits = in_range!(v, b'0', 9);
+        let hex = or!(digits, in_range!(folded, b'a', 5));
+        let slash = eq!(v, b'/');
+        let b64 = or!(
+            or!(letters, digits),
+            or!(or!(eq!(v, b'+'), eq!(v, b'-')), or!(eq!(v, b'_'), slash))
+        );
+        let text_like = or!(
+            or!(
+                and!(hex_hi!(v), and!(hex_hi!(v2), hex_hi!(v4))),
+                and!(group!(v), and!(group!(v4), group!(v8)))
+            ),
+            eq!(v, b'H')
+        );
+        let special = or!(or!(eq!(v, b'%'), eq!(v, b'\\')), eq!(v, 0));
+        [
+            _mm256_movemask_epi8(b64) as u32,
+            _mm256_movemask_epi8(slash) as u32,
+            _mm256_movemask_epi8(hex) as u32,
+            _mm256_movemask_epi8(text_like) as u32,
+            _mm256_movemask_epi8(special) as u32,
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Candidates computed a byte at a time from the definition.
+    fn candidates_slow(text: &[u8], min: usize) -> Vec<(usize, usize, bool)> {
+        let is = |i: usize, c: usize| classes_of(text[i])[c];
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < text.len() {
+            if !is(i, 0) {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            let end = (start..text.len())
+                .find(|&j| !is(j, 0))
+                .unwrap_or(text.len());
+            for at in start..end {
+                let run_start = at == start;
+                let after_slash = at > start && text[at - 1] == b'/';
+                let all = |class: usize, offsets: &[usize]| {
+                    offsets
+                        .iter()
+                        .all(|&o| at + o < text.len() && is(at + o, class))
+                };
+                let text_like = all(3, &[0, 2, 4]) || all(4, &[0, 4, 8]) || is(at, 5);
+                if (run_start || after_slash) && text_like && end - at >= min {
+                    out.push((at, end, run_start));
+                }
+            }
+            i = end;
+        }
+        out
+    }
+
+    fn text_of(len: usize) -> Vec<u8> {
+        (0..len as u32)
+            .map(|i| {
+                let r = (i / 3).wrapping_mul(2654435761) >> 7;
+                match r % 40 {
+                    0..=1 => b' ',
+                    2 => b'=',
+                    3 => 0xff,
+                    4 => b'%',
+                    5 => 0,
+                    6..=7 => b'/',
+                    8..=20 => b"0123456789abcdefABCDEF"[(r % 22) as usize],
+                    21..=30 => b"CDIJKLMNOPQRSTUVWXYZabcdef0234567"[(r % 33) as usize],
+                    _ => b"aZH9+/-_.:\\"[(r % 11) as usize],
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn masks_match_a_byte_at_a_time_scan() {
+        // Long runs across word boundaries, short runs, text ending inside a run.
+        for len in [0usize, 1, 15, 16, 63, 64, 65, 127, 128, 129, 20_000] {
+            let text = text_of(len);
+            let mut c = Classes::default();
+            c.build(&text);
+            for min in [1usize, 16, 17, 64] {
+                let mut fast = Vec::new();
+                match min {
+                    1 => c.for_each_candidate::<1>(|a, e, s| fast.push((a, e, s))),
+                    16 => c.for_each_candidate::<16>(|a, e, s| fast.push((a, e, s))),
+                    17 => c.for_each_candidate::<17>(|a, e, s| fast.push((a, e, s))),
+                    _ => c.for_each_candidate::<64>(|a, e, s| fast.push((a, e, s))),
+                }
+                assert_eq!(fast, candidates_slow(&text, min), "len {len} min {min}");
+            }
+            for (at, end, _) in candidates_slow(&text, 1) {
+                let hex = text[at..end].iter().all(u8::is_ascii_hexdigit);
+                assert_eq!(c.all_hex(at, end), hex, "{at}..{end}");
+            }
+            for b in [b'%', b'\\', 0] {
+                let want: Vec<usize> = (0..len).filter(|&i| text[i] == b).collect();
+                assert_eq!(c.specials(&text, b).collect::<Vec<_>>(), want, "len {len}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_byte_is_classified_as_the_reference_says() {
+        // Every byte value in every lane of both SIMD halves, and in the scalar tail.
+        let all: Vec<u8> = (0..64 * 256 + 100)
+            .map(|i| (i * 7 + i / 64) as u8)
+            .collect();
+        let mut c = Classes::default();
+        c.build(&all);
+        for (i, &b) in all.iter().enumerate() {
+            assert_eq!(is_set(&c.words, i), classes_of(b)[0], "byte {b:#x} at {i}");
+            assert_eq!(
+                c.words[i / 64].hex >> (i % 64) & 1 == 1,
+                b.is_ascii_hexdigit()
+            );
+        }
+        let want: Vec<usize> = (0..all.len()).filter(|&i| all[i] == 0).collect();
+        assert_eq!(c.specials(&all, 0).collect::<Vec<_>>(), want);
+    }
+}
