@@ -48,6 +48,76 @@ struct Raw {
 /// Bytes after a position that [`text_like_at`] reads.
 const LOOK_AHEAD: usize = 8;
 
+/// Nibble lookup tables for the SIMD classification: bit `i` of `lo[l] & hi[h]` is set for the
+/// byte `0xhl` when `l` is in the `i`th low-nibble set and `h` in the `i`th high-nibble set.
+/// Both are built from (high nibbles, low nibbles) bit sets.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+const fn luts(sets: [(u16, u16); 8]) -> ([u8; 16], [u8; 16]) {
+    let mut lo = [0u8; 16];
+    let mut hi = [0u8; 16];
+    let mut bit = 0;
+    while bit < 8 {
+        let mut n = 0;
+        while n < 16 {
+            if sets[bit].0 >> n & 1 == 1 {
+                hi[n] |= 1 << bit;
+            }
+            if sets[bit].1 >> n & 1 == 1 {
+                lo[n] |= 1 << bit;
+            }
+            n += 1;
+        }
+        bit += 1;
+    }
+    (lo, hi)
+}
+
+const fn nibbles(list: &[u8]) -> u16 {
+    let mut set = 0u16;
+    let mut i = 0;
+    while i < list.len() {
+        set |= 1 << list[i];
+        i += 1;
+    }
+    set
+}
+
+/// Table A: `0-9`; `A-O a-o`; `P-Z p-z`; `+ - /`; `_`; `/`; hex letters; `0 2-7` (bit 7).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+const LUT_A: ([u8; 16], [u8; 16]) = luts([
+    (nibbles(&[3]), nibbles(&[0, 1, 2, 3, 4, 5, 6, 7, 8, 9])),
+    (nibbles(&[4, 6]), 0xfffe),
+    (nibbles(&[5, 7]), 0x07ff),
+    (nibbles(&[2]), nibbles(&[0xb, 0xd, 0xf])),
+    (nibbles(&[5]), nibbles(&[0xf])),
+    (nibbles(&[2]), nibbles(&[0xf])),
+    (nibbles(&[4, 6]), nibbles(&[1, 2, 3, 4, 5, 6])),
+    (nibbles(&[3]), nibbles(&[0, 2, 3, 4, 5, 6, 7])),
+]);
+const A_B64: u8 = 0b0001_1111;
+const A_SLASH_BIT: i32 = 5;
+const A_HEX: u8 = 0b0100_0001;
+
+/// Table B: `C D I-O`; `P-Z`; `a-f` (together: a base64 group start of text); `H`; `%`; `\`;
+/// NUL.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+const LUT_B: ([u8; 16], [u8; 16]) = luts([
+    (
+        nibbles(&[4]),
+        nibbles(&[3, 4, 9, 0xa, 0xb, 0xc, 0xd, 0xe, 0xf]),
+    ),
+    (nibbles(&[5]), 0x07ff),
+    (nibbles(&[6]), nibbles(&[1, 2, 3, 4, 5, 6])),
+    (nibbles(&[4]), nibbles(&[8])),
+    (nibbles(&[2]), nibbles(&[5])),
+    (nibbles(&[5]), nibbles(&[0xc])),
+    (nibbles(&[0]), nibbles(&[0])),
+    (0, 0),
+]);
+const B_GROUP: u8 = 0b0000_0111;
+const B_GZIP_BIT: i32 = 3;
+const B_SPECIAL: u8 = 0b0111_0000;
+
 /// The classes of one byte: base64, `/`, hex, hex high digit of text, base64 group start of
 /// text, gzip start, special.
 #[inline]
@@ -262,84 +332,61 @@ mod avx2 {
     /// Masks of the 32 bytes from `p`: base64, `/`, hex, text-like, special (see
     /// [`super::classes_of`] and [`super::text_like_at`]).
     ///
+    /// Bytes are classified by nibble lookups: each bit of [`super::LUT_A`] and
+    /// [`super::LUT_B`] is a set of (high nibble, low nibble) pairs, so one `vpshufb` per
+    /// nibble and an `and` give eight classes at once.
+    ///
     /// # Safety
     /// `32 + LOOK_AHEAD` bytes from `p` must be readable, and the CPU must support AVX2.
     #[inline]
     #[target_feature(enable = "avx2")]
     unsafe fn half(p: *const u8) -> [u32; 5] {
-        // Macros, not helper functions: every comparison must be inlined with its constant
-        // (an out-of-line helper builds the constant vector byte by byte).
-        macro_rules! splat {
-            ($c:expr) => {
-                _mm256_set1_epi8($c as i8)
-            };
-        }
-        macro_rules! eq {
-            ($v:expr, $c:expr) => {
-                _mm256_cmpeq_epi8($v, splat!($c))
-            };
-        }
-        // `lo <= x <= lo + span`, bytewise and unsigned.
-        macro_rules! in_range {
-            ($x:expr, $lo:expr, $span:expr) => {{
-                let d = _mm256_sub_epi8($x, splat!($lo));
-                _mm256_cmpeq_epi8(_mm256_min_epu8(d, splat!($span)), d)
-            }};
-        }
-        macro_rules! or {
-            ($a:expr, $b:expr) => {
-                _mm256_or_si256($a, $b)
-            };
-        }
-        macro_rules! and {
-            ($a:expr, $b:expr) => {
-                _mm256_and_si256($a, $b)
-            };
-        }
-        macro_rules! hex_hi {
-            ($v:expr) => {
-                or!(eq!($v, b'0'), in_range!($v, b'2', 5))
-            };
-        }
-        macro_rules! group {
-            ($v:expr) => {
-                or!(
-                    or!(eq!($v, b'C'), eq!($v, b'D')),
-                    or!(in_range!($v, b'I', 17), in_range!($v, b'a', 5))
-                )
-            };
-        }
-        // SAFETY: as the caller promises (the look-ahead loads end 8 bytes past the 32).
-        let (v, v2, v4, v8) = unsafe {
-            let load = |o: usize| _mm256_loadu_si256(p.add(o) as *const __m256i);
-            (load(0), load(2), load(4), load(8))
+        // SAFETY (all loads): as the caller promises; the tables are 16 bytes each.
+        let table = |t: &[u8; 16]| unsafe {
+            _mm256_broadcastsi128_si256(_mm_loadu_si128(t.as_ptr() as *const __m128i))
         };
-        // Setting bit 5 folds upper-case letters onto lower-case ones (and nothing else
-        // onto them).
-        let folded = or!(v, splat!(0x20));
-        let letters = in_range!(folded, b'a', 25);
-        let digits = in_range!(v, b'0', 9);
-        let hex = or!(digits, in_range!(folded, b'a', 5));
-        let slash = eq!(v, b'/');
-        let b64 = or!(
-            or!(letters, digits),
-            or!(or!(eq!(v, b'+'), eq!(v, b'-')), or!(eq!(v, b'_'), slash))
+        let (a_lo, a_hi) = (table(&super::LUT_A.0), table(&super::LUT_A.1));
+        let (b_lo, b_hi) = (table(&super::LUT_B.0), table(&super::LUT_B.1));
+        let nib = _mm256_set1_epi8(0x0f);
+        let nibbles = |x: __m256i| {
+            (
+                _mm256_and_si256(x, nib),
+                _mm256_and_si256(_mm256_srli_epi16(x, 4), nib),
+            )
+        };
+        let look = |(lo, hi): (__m256i, __m256i), t_lo: __m256i, t_hi: __m256i| {
+            _mm256_and_si256(_mm256_shuffle_epi8(t_lo, lo), _mm256_shuffle_epi8(t_hi, hi))
+        };
+        let load = |o: usize| unsafe { _mm256_loadu_si256(p.add(o) as *const __m256i) };
+        let (n0, n2, n4, n8) = (
+            nibbles(load(0)),
+            nibbles(load(2)),
+            nibbles(load(4)),
+            nibbles(load(8)),
         );
-        let text_like = or!(
-            or!(
-                and!(hex_hi!(v), and!(hex_hi!(v2), hex_hi!(v4))),
-                and!(group!(v), and!(group!(v4), group!(v8)))
-            ),
-            eq!(v, b'H')
-        );
-        let special = or!(or!(eq!(v, b'%'), eq!(v, b'\\')), eq!(v, 0));
-        [
-            _mm256_movemask_epi8(b64) as u32,
-            _mm256_movemask_epi8(slash) as u32,
-            _mm256_movemask_epi8(hex) as u32,
-            _mm256_movemask_epi8(text_like) as u32,
-            _mm256_movemask_epi8(special) as u32,
-        ]
+        let (a0, b0) = (look(n0, a_lo, a_hi), look(n0, b_lo, b_hi));
+        let a2 = look(n2, a_lo, a_hi);
+        let (a4, b4) = (look(n4, a_lo, a_hi), look(n4, b_lo, b_hi));
+        let b8 = look(n8, b_lo, b_hi);
+        let zero = _mm256_setzero_si256();
+        // Lanes where none of `bits` is set, as a movemask (to be inverted).
+        let none = |x: __m256i, bits: u8| {
+            _mm256_cmpeq_epi8(_mm256_and_si256(x, _mm256_set1_epi8(bits as i8)), zero)
+        };
+        let mask = |x: __m256i| _mm256_movemask_epi8(x) as u32;
+        let b64 = !mask(none(a0, super::A_B64));
+        let slash = mask(_mm256_slli_epi16(a0, 7 - super::A_SLASH_BIT));
+        let hex = !mask(none(a0, super::A_HEX));
+        // High hex digit of text at +0, +2, +4 (bit 7 of A).
+        let hex_text = mask(_mm256_and_si256(a0, _mm256_and_si256(a2, a4)));
+        let group = super::B_GROUP;
+        let not_group = mask(_mm256_or_si256(
+            none(b0, group),
+            _mm256_or_si256(none(b4, group), none(b8, group)),
+        ));
+        let gzip = mask(_mm256_slli_epi16(b0, 7 - super::B_GZIP_BIT));
+        let special = !mask(none(b0, super::B_SPECIAL));
+        [b64, slash, hex, hex_text | !not_group | gzip, special]
     }
 }
 
@@ -423,6 +470,23 @@ mod tests {
                 let want: Vec<usize> = (0..len).filter(|&i| text[i] == b).collect();
                 assert_eq!(c.specials(&text, b).collect::<Vec<_>>(), want, "len {len}");
             }
+        }
+    }
+
+    #[test]
+    fn lookup_tables_agree_with_the_reference() {
+        for b in 0..=255u8 {
+            let (lo, hi) = ((b & 0xf) as usize, (b >> 4) as usize);
+            let a = LUT_A.0[lo] & LUT_A.1[hi];
+            let bb = LUT_B.0[lo] & LUT_B.1[hi];
+            let c = classes_of(b);
+            assert_eq!(a & A_B64 != 0, c[0], "base64 {b:#x}");
+            assert_eq!(a >> A_SLASH_BIT & 1 == 1, c[1], "slash {b:#x}");
+            assert_eq!(a & A_HEX != 0, c[2], "hex {b:#x}");
+            assert_eq!(a >> 7 == 1, c[3], "hex high digit {b:#x}");
+            assert_eq!(bb & B_GROUP != 0, c[4], "group {b:#x}");
+            assert_eq!(bb >> B_GZIP_BIT & 1 == 1, c[5], "gzip {b:#x}");
+            assert_eq!(bb & B_SPECIAL != 0, c[6], "special {b:#x}");
         }
     }
 
