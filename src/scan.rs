@@ -551,10 +551,15 @@ impl<'e> Scanner<'e> {
             self.engine
                 .scan(&p.bytes, &mut self.scratch, &mut self.matches);
             let (line, column) = lines.at(text, stream.col_base, stream.line_base, p.at);
-            let mut found = Vec::with_capacity(self.matches.len());
+            let mut found: Vec<(usize, Vec<u8>)> = Vec::with_capacity(self.matches.len());
             for m in &self.matches {
                 let rule_id = &self.engine.rules()[m.rule].id;
                 let secret = &p.bytes[m.secret_start..m.secret_end];
+                // All matches of a view are reported at one place: the same secret twice in
+                // it is one finding.
+                if found.iter().any(|(r, s)| *r == m.rule && s == secret) {
+                    continue;
+                }
                 found.push((m.rule, secret.to_vec()));
                 if p.parent.iter().any(|(r, s)| *r == m.rule && s == secret)
                     || self
@@ -890,5 +895,28 @@ mod tests {
         assert!(scan_with(&engine, &shallow, input.as_bytes())
             .found
             .is_empty());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// The whole stack (content sniffing, UTF-16, strings, ANSI, step JSON, decoders,
+        /// detection) never panics on arbitrary input, and every span is in the input.
+        #[test]
+        fn scanning_arbitrary_bytes_never_panics(
+            head in proptest::sample::select(vec![
+                &b""[..], b"\xff\xfe", b"[{\"message\":\"", b"\x1b[31m", b"\x7fELF", b"\0\x01",
+            ]),
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..3000),
+        ) {
+            static ENGINE: std::sync::OnceLock<Engine> = std::sync::OnceLock::new();
+            let engine = ENGINE.get_or_init(engine);
+            let decoders = Decoders::standard(3);
+            let input = [head, &bytes[..]].concat();
+            let c = scan_with(engine, &decoders, &input);
+            for f in &c.found {
+                proptest::prop_assert!(f.span.0 <= f.span.1);
+            }
+        }
     }
 }

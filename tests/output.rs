@@ -6,7 +6,7 @@ use tempfile::TempDir;
 
 use crate::util::*;
 
-fn schema() -> jsonschema::Validator {
+pub(crate) fn schema() -> jsonschema::Validator {
     let text = fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/docs/finding.schema.json"
@@ -15,7 +15,7 @@ fn schema() -> jsonschema::Validator {
     jsonschema::validator_for(&serde_json::from_str(&text).unwrap()).unwrap()
 }
 
-fn assert_valid(v: &jsonschema::Validator, f: &serde_json::Value) {
+pub(crate) fn assert_valid(v: &jsonschema::Validator, f: &serde_json::Value) {
     let errors: Vec<String> = v
         .iter_errors(f)
         .map(|e| format!("{e} at {}", e.instance_path))

@@ -10,6 +10,7 @@ mod fake_circleci;
 
 mod archives;
 mod circleci;
+mod decoders;
 mod gates;
 mod output;
 mod rules;

@@ -203,6 +203,36 @@ pub(crate) fn run_around(text: &[u8], at: usize, max: usize) -> (usize, usize) {
     (start, end)
 }
 
+/// One fuzzing input through the normaliser + decoder stack: the decoders alone on the raw
+/// bytes, then a whole scan (content sniffing, UTF-16, strings, ANSI, step JSON, decoders to
+/// depth 3, detection). The `cargo fuzz` target calls this, and `cargo test` replays the inputs
+/// kept in `fuzz/regressions/` through it.
+#[doc(hidden)]
+pub fn fuzz_one(data: &[u8]) {
+    use std::sync::{Arc, OnceLock};
+    static ENGINE: OnceLock<crate::detect::Engine> = OnceLock::new();
+    let engine = ENGINE.get_or_init(|| {
+        crate::detect::Engine::new(crate::rules::builtin().expect("built-in rules"))
+            .expect("engine")
+    });
+    let decoders = Decoders::standard(3);
+    let mut classes = Classes::default();
+    let mut out = Vec::new();
+    decoders.decode(data, &mut classes, &mut out);
+    for d in &out {
+        assert!(d.start < d.end && d.end <= data.len());
+    }
+    struct Drop;
+    impl crate::scan::Sink for Drop {
+        fn finding(&mut self, f: crate::finding::Finding) {
+            assert!(f.span.0 <= f.span.1);
+        }
+        fn note(&mut self, _: String) {}
+    }
+    let mut scanner = crate::scan::Scanner::new(engine, &decoders, Default::default());
+    scanner.scan_bytes(data, &Arc::new(crate::finding::Origin::Stdin), &mut Drop);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,11 +249,81 @@ mod tests {
         assert!(!is_text(b"abcdefgh\x00\x00"));
     }
 
+    /// Inputs the fuzzer once crashed on (and seeds worth keeping) stay fixed.
+    #[test]
+    fn fuzz_regressions_replay() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).expect("fuzz/regressions") {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "md") {
+                continue;
+            }
+            fuzz_one(&std::fs::read(&path).unwrap());
+            n += 1;
+        }
+        assert!(n > 0, "no inputs in {}", dir.display());
+    }
+
     #[test]
     fn runs_stop_at_quotes_and_spaces() {
         let t = b"x \"a%41b\" y";
         assert_eq!(run_around(t, 4, 100), (3, 8));
         assert_eq!(run_around(b"%41", 0, 100), (0, 3));
         assert_eq!(run_around(b"aaaa%41aaaa", 4, 2), (2, 6));
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use ::base64::Engine as _;
+    use proptest::prelude::*;
+
+    /// Bytes biased towards what decoders look for, so the interesting paths are reached.
+    fn input() -> impl Strategy<Value = Vec<u8>> {
+        let byte = prop_oneof![
+            3 => any::<u8>(),
+            5 => proptest::sample::select(
+                b"%\\ux0123456789abcdefABCDEFHIJZz+/=-_ \n\r\t\0\"'{}".to_vec()
+            ),
+        ];
+        proptest::collection::vec(byte, 0..1500)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Decoding never panics, and every view's span lies inside its text and in order.
+        #[test]
+        fn decoding_arbitrary_bytes_never_panics(bytes in input()) {
+            let decoders = Decoders::standard(3);
+            let mut classes = Classes::default();
+            let mut out = Vec::new();
+            decoders.decode(&bytes, &mut classes, &mut out);
+            for d in &out {
+                prop_assert!(d.start < d.end && d.end <= bytes.len(), "{}..{}", d.start, d.end);
+                prop_assert!(!d.layers.is_empty());
+            }
+        }
+
+        /// Base64 and hex of any printable text of 16 bytes or more (the shortest hex run is 32
+        /// digits) decode back to it.
+        #[test]
+        fn printable_text_round_trips(text in "[ -~]{16,120}", hex in any::<bool>()) {
+            let encoded = if hex {
+                text.bytes().map(|b| format!("{b:02x}")).collect::<String>()
+            } else {
+                ::base64::engine::general_purpose::STANDARD.encode(&text)
+            };
+            let line = format!("value: {encoded}\n");
+            let mut classes = Classes::default();
+            let mut out = Vec::new();
+            Decoders::standard(1).decode(line.as_bytes(), &mut classes, &mut out);
+            prop_assert!(
+                out.iter().any(|d| d.bytes == text.as_bytes()),
+                "{line:?} gave {:?}", out
+            );
+        }
     }
 }
