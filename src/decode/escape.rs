@@ -7,9 +7,7 @@
 //! them as boundaries. The view is the whole run of non-space bytes around the escapes with
 //! every escape decoded.
 
-use super::{hex_byte, is_text, run_around, Classes, Decoded, Decoder};
-
-const MAX_SIDE: usize = 8 * 1024;
+use super::{escaped_runs, hex_byte, Classes, Decoded, Decoder};
 
 /// Backslash escapes.
 pub struct Escapes;
@@ -88,43 +86,17 @@ impl Decoder for Escapes {
     }
 
     fn decode(&self, text: &[u8], classes: &Classes, out: &mut Vec<Decoded>) {
-        let mut done = 0;
-        for at in classes.specials(text, b'\\') {
-            if at < done || !is_hiding(text, at) {
-                continue;
-            }
-            let (start, end) = run_around(text, at, MAX_SIDE);
-            done = end;
-            let bytes = unescape(&text[start..end]);
-            if is_text(&bytes) {
-                out.push(Decoded {
-                    start,
-                    end,
-                    bytes,
-                    layers: &["escape"],
-                });
-            }
-        }
+        escaped_runs(text, classes, b'\\', is_hiding, unescape, &["escape"], out);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decode::check_table;
 
     fn views(text: &str) -> Vec<(String, String)> {
-        let mut out = Vec::new();
-        let mut classes = Classes::default();
-        classes.build(text.as_bytes());
-        Escapes.decode(text.as_bytes(), &classes, &mut out);
-        out.into_iter()
-            .map(|d| {
-                (
-                    text[d.start..d.end].to_string(),
-                    String::from_utf8_lossy(&d.bytes).into_owned(),
-                )
-            })
-            .collect()
+        super::super::views(&Escapes, text)
     }
 
     #[test]
@@ -158,14 +130,7 @@ mod tests {
             // Binary is dropped.
             (r"\x00\x01\x02\x03\x04\x05", &[]),
         ];
-        for (text, want) in cases {
-            let got = views(text);
-            let want: Vec<(String, String)> = want
-                .iter()
-                .map(|(a, b)| (a.to_string(), b.to_string()))
-                .collect();
-            assert_eq!(got, want, "{text}");
-        }
+        check_table(&Escapes, cases);
     }
 
     #[test]

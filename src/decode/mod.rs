@@ -188,6 +188,68 @@ pub(crate) fn is_run_byte(b: u8) -> bool {
     b > 0x20 && !matches!(b, b'"' | b'\'' | b'`' | b'<' | b'>' | 0x7f)
 }
 
+/// For each `byte` in `text` where `starts(text, at)`, decode the run around it (see
+/// [`run_around`]) with `decode` and keep it if it is text: the shape of the decoders that start
+/// at an escape character (`%`, `\`).
+pub(crate) fn escaped_runs(
+    text: &[u8],
+    classes: &Classes,
+    byte: u8,
+    starts: impl Fn(&[u8], usize) -> bool,
+    decode: impl Fn(&[u8]) -> Vec<u8>,
+    layers: &'static [&'static str],
+    out: &mut Vec<Decoded>,
+) {
+    /// Longest stretch on either side of an escape taken into its run.
+    const MAX_SIDE: usize = 8 * 1024;
+    let mut done = 0;
+    for at in classes.specials(text, byte) {
+        if at < done || !starts(text, at) {
+            continue;
+        }
+        let (start, end) = run_around(text, at, MAX_SIDE);
+        done = end;
+        let bytes = decode(&text[start..end]);
+        if is_text(&bytes) {
+            out.push(Decoded {
+                start,
+                end,
+                bytes,
+                layers,
+            });
+        }
+    }
+}
+
+/// Test helper: `(encoded run, decoded text)` of every view `decoder` finds in `text`.
+#[cfg(test)]
+pub(crate) fn views(decoder: &dyn Decoder, text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut classes = Classes::default();
+    classes.build(text.as_bytes());
+    decoder.decode(text.as_bytes(), &classes, &mut out);
+    out.into_iter()
+        .map(|d| {
+            (
+                text[d.start..d.end].to_string(),
+                String::from_utf8_lossy(&d.bytes).into_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Test helper: check `(text, [(encoded run, decoded)])` cases against `decoder`.
+#[cfg(test)]
+pub(crate) fn check_table(decoder: &dyn Decoder, cases: &[(&str, &[(&str, &str)])]) {
+    for (text, want) in cases {
+        let want: Vec<(String, String)> = want
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        assert_eq!(views(decoder, text), want, "{text}");
+    }
+}
+
 /// The run of [`is_run_byte`] bytes around `at`, at most `max` bytes on each side.
 pub(crate) fn run_around(text: &[u8], at: usize, max: usize) -> (usize, usize) {
     let lo = at.saturating_sub(max);

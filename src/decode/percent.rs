@@ -6,10 +6,7 @@
 //! literal in base64 and in most places a token can be). Runs that decode to binary
 //! (`%00%FF...`) are dropped.
 
-use super::{hex_byte, is_text, run_around, Classes, Decoded, Decoder};
-
-/// Longest stretch on either side of an escape taken into its run.
-const MAX_SIDE: usize = 8 * 1024;
+use super::{escaped_runs, hex_byte, Classes, Decoded, Decoder};
 
 /// Percent-encoding.
 pub struct Percent;
@@ -20,57 +17,37 @@ impl Decoder for Percent {
     }
 
     fn decode(&self, text: &[u8], classes: &Classes, out: &mut Vec<Decoded>) {
-        let mut done = 0;
-        for at in classes.specials(text, b'%') {
-            if at < done || hex_byte(text, at + 1).is_none() {
-                continue;
+        let starts = |text: &[u8], at: usize| hex_byte(text, at + 1).is_some();
+        escaped_runs(text, classes, b'%', starts, unescape, &["url"], out);
+    }
+}
+
+/// Decode every `%XX` in `run` (`+` stays `+`).
+fn unescape(run: &[u8]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(run.len());
+    let mut i = 0;
+    while i < run.len() {
+        match (run[i], hex_byte(run, i + 1)) {
+            (b'%', Some(b)) => {
+                bytes.push(b);
+                i += 3;
             }
-            let (start, end) = run_around(text, at, MAX_SIDE);
-            done = end;
-            let run = &text[start..end];
-            let mut bytes = Vec::with_capacity(run.len());
-            let mut i = 0;
-            while i < run.len() {
-                match (run[i], hex_byte(run, i + 1)) {
-                    (b'%', Some(b)) => {
-                        bytes.push(b);
-                        i += 3;
-                    }
-                    (c, _) => {
-                        bytes.push(c);
-                        i += 1;
-                    }
-                }
-            }
-            if is_text(&bytes) {
-                out.push(Decoded {
-                    start,
-                    end,
-                    bytes,
-                    layers: &["url"],
-                });
+            (c, _) => {
+                bytes.push(c);
+                i += 1;
             }
         }
     }
+    bytes
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decode::check_table;
 
     fn views(text: &str) -> Vec<(String, String)> {
-        let mut out = Vec::new();
-        let mut classes = Classes::default();
-        classes.build(text.as_bytes());
-        Percent.decode(text.as_bytes(), &classes, &mut out);
-        out.into_iter()
-            .map(|d| {
-                (
-                    text[d.start..d.end].to_string(),
-                    String::from_utf8_lossy(&d.bytes).into_owned(),
-                )
-            })
-            .collect()
+        super::super::views(&Percent, text)
     }
 
     #[test]
@@ -103,14 +80,7 @@ mod tests {
             // Binary is dropped.
             ("%00%01%02%03%FF%FE", &[]),
         ];
-        for (text, want) in cases {
-            let got = views(text);
-            let want: Vec<(String, String)> = want
-                .iter()
-                .map(|(a, b)| (a.to_string(), b.to_string()))
-                .collect();
-            assert_eq!(got, want, "{text}");
-        }
+        check_table(&Percent, cases);
     }
 
     #[test]
