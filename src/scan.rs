@@ -524,25 +524,23 @@ impl<'e> Scanner<'e> {
         self.decoded.clear();
         self.decoders
             .decode(text, &mut self.classes, &mut self.decoded);
-        {
-            for run in self.decoded.drain(..).filter(|run| run.end > stream.done) {
-                // Plain matches inside this run are what the view must not repeat.
-                let parent = plain
-                    .iter()
-                    .filter(|&&(_, s, e)| s >= run.start && e <= run.end)
-                    .map(|&(r, s, e)| (r, text[s..e].to_vec()))
-                    .collect();
-                let mut via = self.layers.to_vec();
-                via.extend_from_slice(run.layers);
-                queue.push_back(Pending {
-                    at: run.start,
-                    end: run.end,
-                    bytes: run.bytes,
-                    via,
-                    depth: 1,
-                    parent: Rc::new(parent),
-                });
-            }
+        for run in self.decoded.drain(..).filter(|run| run.end > stream.done) {
+            // Plain matches inside this run are what the view must not repeat.
+            let parent = plain
+                .iter()
+                .filter(|&&(_, s, e)| s >= run.start && e <= run.end)
+                .map(|&(r, s, e)| (r, text[s..e].to_vec()))
+                .collect();
+            let mut via = self.layers.to_vec();
+            via.extend_from_slice(run.layers);
+            queue.push_back(Pending {
+                at: run.start,
+                end: run.end,
+                bytes: run.bytes,
+                via,
+                depth: 1,
+                parent: Rc::new(parent),
+            });
         }
         queue.make_contiguous().sort_by_key(|p| p.at);
         let mut lines = LineCounter::new(stream.line_base);
@@ -589,19 +587,17 @@ impl<'e> Scanner<'e> {
                 self.decoded.clear();
                 self.decoders
                     .decode(&p.bytes, &mut self.classes, &mut self.decoded);
-                {
-                    for run in self.decoded.drain(..) {
-                        let mut via = p.via.clone();
-                        via.extend_from_slice(run.layers);
-                        queue.push_back(Pending {
-                            at: p.at,
-                            end: p.end,
-                            bytes: run.bytes,
-                            via,
-                            depth: p.depth + 1,
-                            parent: found.clone(),
-                        });
-                    }
+                for run in self.decoded.drain(..) {
+                    let mut via = p.via.clone();
+                    via.extend_from_slice(run.layers);
+                    queue.push_back(Pending {
+                        at: p.at,
+                        end: p.end,
+                        bytes: run.bytes,
+                        via,
+                        depth: p.depth + 1,
+                        parent: found.clone(),
+                    });
                 }
             }
         }
