@@ -279,15 +279,7 @@ mod tests {
     }
 
     fn strings_of(input: &[u8], read_size: usize) -> Vec<u8> {
-        struct Trickle<'a>(&'a [u8], usize);
-        impl Read for Trickle<'_> {
-            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-                let n = self.1.min(self.0.len()).min(buf.len());
-                buf[..n].copy_from_slice(&self.0[..n]);
-                self.0 = &self.0[n..];
-                Ok(n)
-            }
-        }
+        use crate::scan::Trickle;
         let mut out = Vec::new();
         Strings::new(Trickle(input, read_size))
             .read_to_end(&mut out)

@@ -620,6 +620,20 @@ fn soft_cut(pending: &[u8]) -> usize {
         .map_or(n, |i| lo + i + 1)
 }
 
+/// Test reader: yields its bytes at most `.1` at a time, as a pipe or a decompressor may.
+#[cfg(test)]
+pub(crate) struct Trickle<'a>(pub &'a [u8], pub usize);
+
+#[cfg(test)]
+impl Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.1.min(self.0.len()).min(buf.len());
+        buf[..n].copy_from_slice(&self.0[..n]);
+        self.0 = &self.0[n..];
+        Ok(n)
+    }
+}
+
 fn read_some(reader: &mut (impl Read + ?Sized), buf: &mut [u8]) -> io::Result<usize> {
     loop {
         match reader.read(buf) {
@@ -776,15 +790,6 @@ mod tests {
         }
         let whole = summary(&scan_with(&engine, &decoders, &input));
         assert_eq!(whole.len(), 6, "{whole:?}");
-        struct Trickle<'a>(&'a [u8], usize);
-        impl Read for Trickle<'_> {
-            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-                let n = self.1.min(self.0.len()).min(buf.len());
-                buf[..n].copy_from_slice(&self.0[..n]);
-                self.0 = &self.0[n..];
-                Ok(n)
-            }
-        }
         for step in [1usize, 7, 100, 4096, 65536] {
             let mut s = Scanner::new(&engine, &decoders, Options::default());
             let mut c = Collect::default();
@@ -845,9 +850,6 @@ mod tests {
         )
     }
     impl Decoder for Rot1 {
-        fn name(&self) -> &'static str {
-            "rot1"
-        }
         fn decode(&self, text: &[u8], _: &Classes, out: &mut Vec<Decoded>) {
             let mut at = 0;
             while let Some(s) = memchr::memmem::find(&text[at..], b"<<") {

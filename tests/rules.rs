@@ -6,7 +6,8 @@ use tempfile::TempDir;
 
 use crate::util::*;
 
-const EXTRA: &str = r#"
+/// A custom rule file, also used by the datastore tests.
+pub(crate) const EXTRA: &str = r#"
 [[rules]]
 id = "acme-deploy-key"
 name = "Acme deploy key"

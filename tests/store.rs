@@ -247,22 +247,7 @@ fn report_sarif_keeps_findings_of_custom_rules() {
     let dir = TempDir::new().unwrap();
     let rules = dir.path().join("rules");
     fs::create_dir(&rules).unwrap();
-    fs::write(
-        rules.join("acme.toml"),
-        r#"[[rules]]
-id = "acme-deploy-key"
-name = "Acme deploy key"
-description = "An internal deploy key."
-keywords = ["acmedk_"]
-regex = '\b(?P<secret>acmedk_[a-z0-9]{24})\b'
-severity = "high"
-confidence = "high"
-remediation = "Revoke it at https://deploy.acme.internal/keys"
-examples = [{ text = "ACME=acmedk_0123456789abcdefghijklmn", secret = "acmedk_0123456789abcdefghijklmn" }]
-negative_examples = ["acmedk_short"]
-"#,
-    )
-    .unwrap();
+    fs::write(rules.join("acme.toml"), crate::rules::EXTRA).unwrap();
     let log = dir.path().join("a.log");
     fs::write(
         &log,

@@ -81,10 +81,6 @@ pub fn unescape(run: &[u8]) -> Vec<u8> {
 }
 
 impl Decoder for Escapes {
-    fn name(&self) -> &'static str {
-        "escape"
-    }
-
     fn decode(&self, text: &[u8], classes: &Classes, out: &mut Vec<Decoded>) {
         escaped_runs(text, classes, b'\\', is_hiding, unescape, &["escape"], out);
     }

@@ -43,8 +43,6 @@ pub struct Decoded {
 
 /// Finds encoded runs in text and decodes them.
 pub trait Decoder: Send + Sync {
-    /// Short name for messages and documentation.
-    fn name(&self) -> &'static str;
     /// Append every candidate run of `text` that decodes to something worth scanning, in
     /// ascending order of `start`. `classes` was built from `text`. Must not panic on any
     /// input.
@@ -164,7 +162,7 @@ pub(crate) fn is_ascii_text(b: u8) -> bool {
 
 /// Value of an ASCII hex digit.
 #[inline]
-pub(crate) fn hex_value(b: u8) -> Option<u8> {
+pub(crate) const fn hex_value(b: u8) -> Option<u8> {
     match b {
         b'0'..=b'9' => Some(b - b'0'),
         b'a'..=b'f' => Some(b - b'a' + 10),

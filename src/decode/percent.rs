@@ -12,10 +12,6 @@ use super::{escaped_runs, hex_byte, Classes, Decoded, Decoder};
 pub struct Percent;
 
 impl Decoder for Percent {
-    fn name(&self) -> &'static str {
-        "url"
-    }
-
     fn decode(&self, text: &[u8], classes: &Classes, out: &mut Vec<Decoded>) {
         let starts = |text: &[u8], at: usize| hex_byte(text, at + 1).is_some();
         escaped_runs(text, classes, b'%', starts, unescape, &["url"], out);

@@ -15,7 +15,7 @@
 
 use std::io::Read;
 
-use super::{is_ascii_text, is_text, Classes, Decoded, Decoder};
+use super::{hex_value, is_ascii_text, is_text, Classes, Decoded, Decoder};
 
 /// Shortest base64 run decoded.
 pub const MIN_BASE64: usize = 16;
@@ -26,8 +26,6 @@ pub const MAX_INFLATE: u64 = 1 << 20;
 /// Shortest line taken as wrapped base64 output.
 const MIN_WRAP: usize = 60;
 
-const B64: u8 = 1;
-const HEX: u8 = 2;
 /// Base64 value + 1 of every byte (0 = not base64), both alphabets in one table.
 static VALUE: [u8; 256] = {
     let mut t = [0u8; 256];
@@ -53,46 +51,24 @@ static HEX_VALUE: [u8; 256] = {
     let mut t = [0u8; 256];
     let mut i = 0;
     while i < 256 {
-        let b = i as u8;
-        t[i] = match b {
-            b'0'..=b'9' => b - b'0',
-            b'a'..=b'f' => b - b'a' + 10,
-            b'A'..=b'F' => b - b'A' + 10,
-            _ => 0,
-        };
-        i += 1;
-    }
-    t
-};
-static CLASS: [u8; 256] = {
-    let mut t = [0u8; 256];
-    let mut i = 0;
-    while i < 256 {
-        if VALUE[i] != 0 {
-            t[i] = B64;
-        }
-        let b = i as u8;
-        if b.is_ascii_hexdigit() {
-            t[i] |= HEX;
+        if let Some(v) = hex_value(i as u8) {
+            t[i] = v;
         }
         i += 1;
     }
     t
 };
 
+/// Whether `b` is in either base64 alphabet.
 #[inline]
 pub(crate) fn is_b64(b: u8) -> bool {
-    CLASS[b as usize] & B64 != 0
+    VALUE[b as usize] != 0
 }
 
 /// Base64 and hex runs.
 pub struct Base64Hex;
 
 impl Decoder for Base64Hex {
-    fn name(&self) -> &'static str {
-        "base64/hex"
-    }
-
     fn decode(&self, text: &[u8], classes: &Classes, out: &mut Vec<Decoded>) {
         let mut skip_to = 0;
         classes.for_each_candidate::<MIN_BASE64>(|at, end, run_start| {

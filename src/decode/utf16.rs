@@ -79,10 +79,6 @@ pub fn utf16_reader<R: Read>(reader: R, encoding: &'static Encoding) -> Utf16Inp
 pub struct Utf16Fragments;
 
 impl Decoder for Utf16Fragments {
-    fn name(&self) -> &'static str {
-        "utf16"
-    }
-
     fn decode(&self, text: &[u8], classes: &Classes, out: &mut Vec<Decoded>) {
         let n = text.len();
         let mut i = 0;
