@@ -494,7 +494,8 @@ pub(crate) fn scan_archive(
         run.inputs.fetch_add(1, Ordering::Relaxed);
         run.bytes.fetch_add(outcome.bytes, Ordering::Relaxed);
         outcome.error.map_or(Ok(()), |e| {
-            if e.to_string().starts_with("refused") {
+            // A refusal speaks for itself; the kind is kept either way.
+            if e.kind() == archive::REFUSED {
                 return Err(e);
             }
             Err(io::Error::new(
@@ -508,20 +509,18 @@ pub(crate) fn scan_archive(
     };
     let mut walker = Walker::new(run.archive_limits.clone(), &mut scan_member);
     walker.walk(name, bytes);
-    for (path, message) in std::mem::take(&mut walker.errors) {
-        let line = if path == label || path.starts_with(label) {
-            format!("{path}: {message}")
+    for p in std::mem::take(&mut walker.errors) {
+        let line = if p.path.starts_with(label) {
+            format!("{}: {}", p.path, p.message)
         } else {
-            format!("{label}: {path}: {message}")
+            format!("{label}: {}: {}", p.path, p.message)
         };
         // A refused bomb was deliberately not expanded: the scan is incomplete, not broken.
-        let _ = tx.send(
-            if message.starts_with("refused") || message.starts_with("not opened") {
-                Msg::Skipped(line)
-            } else {
-                Msg::Error(line)
-            },
-        );
+        let _ = tx.send(if p.refused {
+            Msg::Skipped(line)
+        } else {
+            Msg::Error(line)
+        });
     }
 }
 

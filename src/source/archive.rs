@@ -140,13 +140,17 @@ impl<R: Read> Read for Budget<R> {
         let n = self.inner.read(buf)?;
         let used = self.total.get() + n as u64;
         if used > self.max_total {
-            return Err(io::Error::other(format!(
-                "refused: more than {} bytes decompressed from one archive (possible zip bomb)",
-                self.max_total
-            )));
+            return Err(io::Error::new(
+                REFUSED,
+                format!(
+                    "refused: more than {} bytes decompressed from one archive (possible zip bomb)",
+                    self.max_total
+                ),
+            ));
         }
         if n as u64 > self.member_left {
-            return Err(io::Error::other(
+            return Err(io::Error::new(
+                REFUSED,
                 "refused: member decompresses far beyond its compressed size (possible zip bomb)",
             ));
         }
@@ -156,6 +160,21 @@ impl<R: Read> Read for Budget<R> {
     }
 }
 
+/// The kind of the read error a budget ends a member with: callers that wrap the error keep
+/// the kind, so the walker can tell a refusal from a broken archive.
+pub const REFUSED: io::ErrorKind = io::ErrorKind::QuotaExceeded;
+
+/// Something the walker could not or would not do.
+#[derive(Debug)]
+pub struct Problem {
+    /// The member (or archive) it concerns, as `outer!/inner`.
+    pub path: String,
+    pub message: String,
+    /// Deliberately not expanded (a bomb, too many members, nested too deep): the scan is
+    /// incomplete, but nothing is broken.
+    pub refused: bool,
+}
+
 /// Walks archives and hands each non-archive member to `scan`.
 pub struct Walker<'f> {
     limits: Limits,
@@ -163,8 +182,8 @@ pub struct Walker<'f> {
     entries: Cell<usize>,
     /// `scan(path, reader)`: scan one member; its error ends that member only.
     scan: &'f mut dyn FnMut(&str, &mut dyn Read) -> io::Result<()>,
-    /// Problems: `(member path, message)`.
-    pub errors: Vec<(String, String)>,
+    /// What went wrong or was refused, in order.
+    pub errors: Vec<Problem>,
 }
 
 impl<'f> Walker<'f> {
@@ -198,24 +217,50 @@ impl<'f> Walker<'f> {
         }
     }
 
-    fn depth_note(&self) -> String {
-        format!(
+    /// A refusal.
+    fn refuse(&mut self, path: &str, message: String) {
+        self.errors.push(Problem {
+            path: path.to_string(),
+            message,
+            refused: true,
+        });
+    }
+
+    /// An error; a refusal if a budget ended the read.
+    fn fail(&mut self, path: &str, e: &io::Error) {
+        self.errors.push(Problem {
+            path: path.to_string(),
+            message: e.to_string(),
+            refused: e.kind() == REFUSED,
+        });
+    }
+
+    /// A broken archive.
+    fn corrupt(&mut self, path: &str, message: String) {
+        self.errors.push(Problem {
+            path: path.to_string(),
+            message,
+            refused: false,
+        });
+    }
+
+    fn refuse_depth(&mut self, path: &str) {
+        let message = format!(
             "not opened: archive nesting deeper than {} (--max-archive-depth)",
             self.limits.max_depth
-        )
+        );
+        self.refuse(path, message);
     }
 
     fn count_entry(&mut self, path: &str) -> bool {
         self.entries.set(self.entries.get() + 1);
         if self.entries.get() > self.limits.max_entries {
             if self.entries.get() == self.limits.max_entries + 1 {
-                self.errors.push((
-                    path.to_string(),
-                    format!(
-                        "refused: more than {} archive members",
-                        self.limits.max_entries
-                    ),
-                ));
+                let message = format!(
+                    "refused: more than {} archive members",
+                    self.limits.max_entries
+                );
+                self.refuse(path, message);
             }
             return false;
         }
@@ -226,10 +271,10 @@ impl<'f> Walker<'f> {
         let kind = sniff(name, bytes);
         if kind == Kind::Plain || depth >= self.limits.max_depth {
             if kind != Kind::Plain {
-                self.errors.push((name.to_string(), self.depth_note()));
+                self.refuse_depth(name);
             }
             if let Err(e) = (self.scan)(name, &mut Cursor::new(bytes)) {
-                self.errors.push((name.to_string(), e.to_string()));
+                self.fail(name, &e);
             }
             return;
         }
@@ -262,7 +307,7 @@ impl<'f> Walker<'f> {
                 Ok(0) => break,
                 Ok(n) => filled += n,
                 Err(e) => {
-                    self.errors.push((path.to_string(), e.to_string()));
+                    self.fail(path, &e);
                     return;
                 }
             }
@@ -271,12 +316,12 @@ impl<'f> Walker<'f> {
         let nested = sniff(path, head) != Kind::Plain;
         if nested && depth + 1 >= self.limits.max_depth {
             // Scanned below as raw bytes, but the caller must know it was not opened.
-            self.errors.push((path.to_string(), self.depth_note()));
+            self.refuse_depth(path);
         }
         if nested && depth + 1 < self.limits.max_depth {
             let mut inner = head.to_vec();
             if let Err(e) = limited.read_to_end(&mut inner) {
-                self.errors.push((path.to_string(), e.to_string()));
+                self.fail(path, &e);
                 return;
             }
             self.walk_at(path, &inner, depth + 1);
@@ -285,7 +330,7 @@ impl<'f> Walker<'f> {
         let mut chained = Cursor::new(head.to_vec()).chain(limited);
         let r = (self.scan)(path, &mut chained);
         if let Err(e) = r {
-            self.errors.push((path.to_string(), e.to_string()));
+            self.fail(path, &e);
         }
     }
 
@@ -293,8 +338,7 @@ impl<'f> Walker<'f> {
         let mut zip = match zip::ZipArchive::new(Cursor::new(bytes)) {
             Ok(z) => z,
             Err(e) => {
-                self.errors
-                    .push((name.to_string(), format!("corrupt zip: {e}")));
+                self.corrupt(name, format!("corrupt zip: {e}"));
                 return;
             }
         };
@@ -302,8 +346,7 @@ impl<'f> Walker<'f> {
             let entry = match zip.by_index(i) {
                 Ok(e) => e,
                 Err(e) => {
-                    self.errors
-                        .push((name.to_string(), format!("corrupt zip entry {i}: {e}")));
+                    self.corrupt(name, format!("corrupt zip entry {i}: {e}"));
                     continue;
                 }
             };
@@ -324,8 +367,7 @@ impl<'f> Walker<'f> {
         let entries = match tar.entries() {
             Ok(e) => e,
             Err(e) => {
-                self.errors
-                    .push((name.to_string(), format!("corrupt tar: {e}")));
+                self.corrupt(name, format!("corrupt tar: {e}"));
                 return;
             }
         };
@@ -333,8 +375,7 @@ impl<'f> Walker<'f> {
             let entry = match entry {
                 Ok(e) => e,
                 Err(e) => {
-                    self.errors
-                        .push((name.to_string(), format!("truncated or corrupt tar: {e}")));
+                    self.corrupt(name, format!("truncated or corrupt tar: {e}"));
                     return;
                 }
             };
@@ -376,7 +417,7 @@ mod tests {
     }
 
     type Seen = Vec<(String, Vec<u8>)>;
-    type Errors = Vec<(String, String)>;
+    type Errors = Vec<Problem>;
 
     fn walk(name: &str, bytes: &[u8], limits: Limits) -> (Seen, Errors) {
         let mut seen = Vec::new();
@@ -425,7 +466,8 @@ mod tests {
         assert_eq!(seen[0].0, "o.zip!/in.zip");
         assert_eq!(seen[0].1, inner, "scanned as raw bytes");
         assert_eq!(errors.len(), 1, "{errors:?}");
-        assert!(errors[0].1.starts_with("not opened"), "{errors:?}");
+        assert!(errors[0].message.starts_with("not opened"), "{errors:?}");
+        assert!(errors[0].refused, "not opening is a refusal, not an error");
         let (_, errors) = walk(
             "o.zip",
             &outer,
@@ -434,7 +476,7 @@ mod tests {
                 ..Limits::default()
             },
         );
-        assert!(errors[0].1.contains("nesting"), "{errors:?}");
+        assert!(errors[0].message.contains("nesting"), "{errors:?}");
     }
 
     #[test]
@@ -447,7 +489,7 @@ mod tests {
         assert!(
             errors
                 .iter()
-                .any(|(p, m)| p == "b.zip!/bomb.txt" && m.contains("refused")),
+                .any(|e| e.path == "b.zip!/bomb.txt" && e.refused && e.message.contains("refused")),
             "{errors:?}"
         );
         assert!(seen[0].1.len() < 64 << 20, "the bomb was not expanded");
@@ -462,7 +504,9 @@ mod tests {
                 ..Limits::default()
             },
         );
-        assert!(errors.iter().any(|(_, m)| m.contains("refused")));
+        assert!(errors
+            .iter()
+            .any(|e| e.refused && e.message.contains("refused")));
     }
 
     #[test]
@@ -554,7 +598,10 @@ mod tests {
             let bomb = compress(codec, &zeros);
             assert!(bomb.len() < 64 << 10, "{codec:?}: {}", bomb.len());
             let (seen, errors) = walk("z.bin", &bomb, Limits::default());
-            assert!(errors[0].1.contains("refused"), "{codec:?}: {errors:?}");
+            assert!(
+                errors[0].refused && errors[0].message.contains("refused"),
+                "{codec:?}: {errors:?}"
+            );
             assert!(seen[0].1.len() <= 200 * bomb.len().max(1 << 20) + (1 << 20));
             let text: Vec<u8> = (0..100_000u32)
                 .flat_map(|i| format!("line {i}\n").into_bytes())
@@ -562,6 +609,10 @@ mod tests {
             let packed = compress(codec, &text);
             let (seen, errors) = walk("t.log", &packed[..packed.len() / 2], Limits::default());
             assert!(!errors.is_empty(), "{codec:?}: truncation must be reported");
+            assert!(
+                errors.iter().all(|e| !e.refused),
+                "{codec:?}: truncation is an error"
+            );
             assert!(
                 text.starts_with(&seen[0].1),
                 "{codec:?}: what was read is a prefix"
@@ -573,7 +624,7 @@ mod tests {
     fn corrupt_zip_is_an_error() {
         let (seen, errors) = walk("x.zip", b"PK\x03\x04garbage", Limits::default());
         assert!(seen.is_empty());
-        assert!(errors[0].1.contains("corrupt zip"));
+        assert!(errors[0].message.contains("corrupt zip") && !errors[0].refused);
     }
 
     #[test]
