@@ -1,7 +1,6 @@
 //! Encoded secrets (base64, hex, URL, escapes, gzip, UTF-16), binaries and compressed files,
 //! through the binary: what is found, where it is reported, and what is not a finding.
 
-use std::fs;
 use std::io::Write;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -9,12 +8,6 @@ use base64::Engine as _;
 use tempfile::TempDir;
 
 use crate::util::*;
-
-fn write(dir: &TempDir, name: &str, bytes: &[u8]) -> std::path::PathBuf {
-    let p = dir.path().join(name);
-    fs::write(&p, bytes).unwrap();
-    p
-}
 
 fn url_encode(s: &str) -> String {
     s.bytes().map(|b| format!("%{b:02X}")).collect()
@@ -221,7 +214,7 @@ fn bzip2_and_xz_files_are_opened() {
     let b = gh_token("ghp", 631);
     let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
     bz.write_all(format!("x\ntoken {a}\n").as_bytes()).unwrap();
-    write(&dir, "old.log.bz2", &bz.finish().unwrap());
+    write(&dir, "old.log.bz2", bz.finish().unwrap());
     let mut tar = tar::Builder::new(Vec::new());
     let data = format!("export GH={b}\n");
     let mut h = tar::Header::new_gnu();
@@ -232,7 +225,7 @@ fn bzip2_and_xz_files_are_opened() {
         .unwrap();
     let mut xz = liblzma::write::XzEncoder::new(Vec::new(), 1);
     xz.write_all(&tar.into_inner().unwrap()).unwrap();
-    write(&dir, "logs.tar.xz", &xz.finish().unwrap());
+    write(&dir, "logs.tar.xz", xz.finish().unwrap());
     let found = jsonl(&scan_jsonl(&[dir.path()], &[]));
     let mut got: Vec<(String, bool, u64)> = found
         .iter()
@@ -265,7 +258,7 @@ fn archive_depth_is_a_flag() {
         w.finish().unwrap().into_inner()
     };
     let inner = zip_of("app.log", format!("token {tok}\n").as_bytes());
-    let p = write(&dir, "reports.zip", &zip_of("inner.zip", &inner));
+    let p = write(&dir, "reports.zip", zip_of("inner.zip", &inner));
     let o = scan_jsonl(&[&p], &[]);
     assert_eq!(code(&o), 1);
     assert!(jsonl(&o)[0]["location"]["path"]

@@ -6,19 +6,12 @@ use tempfile::TempDir;
 
 use crate::util::*;
 
-fn log(dir: &TempDir, name: &str, text: &str) -> std::path::PathBuf {
-    let p = dir.path().join(name);
-    fs::create_dir_all(p.parent().unwrap()).unwrap();
-    fs::write(&p, text).unwrap();
-    p
-}
-
 #[test]
 fn baseline_reports_only_new_findings() {
     let dir = TempDir::new().unwrap();
     let old = gh_token("ghp", 500);
     let new = gh_token("ghp", 501);
-    let p = log(&dir, "build.log", &format!("{old}\n"));
+    let p = write(&dir, "build.log", format!("{old}\n"));
     let report = dir.path().join("report.jsonl");
     let o = run(&["scan", "path", "--format", "jsonl", p.to_str().unwrap()]);
     fs::write(&report, &o.stdout).unwrap();
@@ -35,7 +28,7 @@ fn baseline_reports_only_new_findings() {
     let text = fs::read_to_string(&baseline).unwrap();
     assert!(!text.contains(&old), "the baseline holds no secret");
     // The known secret moved to another line and file: still known. A new one fails.
-    let p2 = log(&dir, "later/build.log", &format!("x\ny\n{old}\n{new}\n"));
+    let p2 = write(&dir, "later/build.log", format!("x\ny\n{old}\n{new}\n"));
     let o = run(&[
         "scan",
         "path",
@@ -82,7 +75,7 @@ fn fail_on_sets_the_threshold_for_exit_1() {
     let dir = TempDir::new().unwrap();
     // A JWT is medium severity; a GitHub token critical.
     let jwt = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJjaSIsImF1ZCI6ImFjbWUifQ.c2lnbmF0dXJlLWZvci1hLWZha2Utand0LXRva2Vu";
-    let p = log(&dir, "a.log", &format!("Authorization: Bearer {jwt}\n"));
+    let p = write(&dir, "a.log", format!("Authorization: Bearer {jwt}\n"));
     let o = run(&[
         "scan",
         "path",
@@ -104,7 +97,7 @@ fn fail_on_sets_the_threshold_for_exit_1() {
         ])),
         1
     );
-    let p2 = log(&dir, "b.log", &format!("{}\n", gh_token("ghp", 502)));
+    let p2 = write(&dir, "b.log", format!("{}\n", gh_token("ghp", 502)));
     assert_eq!(
         code(&run(&[
             "scan",
@@ -129,8 +122,8 @@ fn config_file_disables_allows_ignores_and_overrides() {
         ),
     )
     .unwrap();
-    log(&dir, "vendor/lib/build.log", &format!("{kept}\n"));
-    log(&dir, "logs/a.log", &format!(
+    write(&dir, "vendor/lib/build.log", format!("{kept}\n"));
+    write(&dir, "logs/a.log", format!(
         "{allowed}\n{kept}\ninline {} # cisleuth:allow\nDATABASE_URL=postgres://app:Zt7Qp2Lm9Xc4Vb8N@db/app\n",
         gh_token("ghp", 505)
     ));

@@ -1,6 +1,5 @@
 //! `cisleuth scan path`: fixtures of real CI-log shapes.
 
-use std::fs;
 use std::io::Write;
 
 use flate2::write::GzEncoder;
@@ -8,15 +7,6 @@ use flate2::Compression;
 use tempfile::TempDir;
 
 use crate::util::*;
-
-fn write(dir: &TempDir, name: &str, bytes: &[u8]) -> std::path::PathBuf {
-    let p = dir.path().join(name);
-    if let Some(parent) = p.parent() {
-        fs::create_dir_all(parent).unwrap();
-    }
-    fs::write(&p, bytes).unwrap();
-    p
-}
 
 #[test]
 fn plain_log_finding_with_line_column_and_exit_1() {
@@ -128,7 +118,7 @@ fn gzip_files_are_read_transparently() {
     let mut gz = GzEncoder::new(Vec::new(), Compression::default());
     gz.write_all(format!("a\nb\nexport GH={tok}\n").as_bytes())
         .unwrap();
-    let p = write(&dir, "logs/old.log.gz", &gz.finish().unwrap());
+    let p = write(&dir, "logs/old.log.gz", gz.finish().unwrap());
     let o = scan_jsonl(&[dir.path()], &[]);
     assert_eq!(summary(&jsonl(&o)), vec![("github-pat".into(), tok, 3, 11)]);
     assert!(jsonl(&o)[0]["location"]["path"]
@@ -280,7 +270,7 @@ fn unreadable_inputs_never_look_clean() {
 #[test]
 fn files_over_max_file_size_are_skipped_with_a_note() {
     let dir = TempDir::new().unwrap();
-    let p = write(&dir, "big.log", &vec![b'a'; 5000]);
+    let p = write(&dir, "big.log", vec![b'a'; 5000]);
     let o = scan_jsonl(&[&p], &["--max-file-size", "4K"]);
     assert_eq!(code(&o), 2, "a skipped file makes the scan incomplete");
     assert!(stderr(&o).contains("big.log: skipped"), "{}", stderr(&o));

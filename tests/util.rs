@@ -5,6 +5,14 @@ use std::process::{Command, Output, Stdio};
 
 use cisleuth::detect::checksum::encode_base62;
 
+/// Write `bytes` to `name` (parent folders created) under `dir`; returns the path.
+pub fn write(dir: &tempfile::TempDir, name: &str, bytes: impl AsRef<[u8]>) -> std::path::PathBuf {
+    let p = dir.path().join(name);
+    std::fs::create_dir_all(p.parent().expect("a file name")).unwrap();
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
 /// The binary under test.
 pub fn cisleuth() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_cisleuth"));
