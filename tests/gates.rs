@@ -29,16 +29,7 @@ fn baseline_reports_only_new_findings() {
     assert!(!text.contains(&old), "the baseline holds no secret");
     // The known secret moved to another line and file: still known. A new one fails.
     let p2 = write(&dir, "later/build.log", format!("x\ny\n{old}\n{new}\n"));
-    let o = run(&[
-        "scan",
-        "path",
-        "--format",
-        "jsonl",
-        "--show-secrets",
-        "--baseline",
-        baseline.to_str().unwrap(),
-        p2.to_str().unwrap(),
-    ]);
+    let o = scan_jsonl(&[&p2], &["--baseline", baseline.to_str().unwrap()]);
     assert_eq!(code(&o), 1);
     let found = jsonl(&o);
     assert_eq!(found.len(), 1);

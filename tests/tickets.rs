@@ -13,17 +13,10 @@ fn datastore(dir: &TempDir) -> (String, Vec<String>) {
     let db = dir.path().join("f.db").to_str().unwrap().to_string();
     let ex = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
     run(&["scan", "path", "--datastore", &db, ex]);
-    let secrets = jsonl(&run(&[
-        "scan",
-        "path",
-        "--format",
-        "jsonl",
-        "--show-secrets",
-        ex,
-    ]))
-    .iter()
-    .map(|f| f["secret"].as_str().unwrap().to_string())
-    .collect();
+    let secrets = jsonl(&scan_jsonl(&[std::path::Path::new(ex)], &[]))
+        .iter()
+        .map(|f| f["secret"].as_str().unwrap().to_string())
+        .collect();
     (db, secrets)
 }
 
