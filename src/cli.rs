@@ -272,6 +272,10 @@ pub struct ScanOpts {
     /// Exit 1 only for findings at or above this severity (others are still reported).
     #[arg(long, value_enum, value_name = "SEVERITY")]
     pub fail_on: Option<SeverityArg>,
+    /// Report only findings at least this sure; `low` adds values that are merely shaped like
+    /// a credential (an AWS key id alone, a hex or UUID value under a generic key name).
+    #[arg(long, value_enum, value_name = "LEVEL", default_value = "medium")]
+    pub min_confidence: ConfidenceArg,
     /// Keep every finding in this datastore (SQLite) for `report`, `triage` and tickets.
     #[arg(long, value_name = "PATH")]
     pub datastore: Option<PathBuf>,
@@ -296,6 +300,24 @@ impl From<SeverityArg> for crate::rules::Severity {
             SeverityArg::High => Self::High,
             SeverityArg::Medium => Self::Medium,
             SeverityArg::Low => Self::Low,
+        }
+    }
+}
+
+/// A confidence on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ConfidenceArg {
+    High,
+    Medium,
+    Low,
+}
+
+impl From<ConfidenceArg> for crate::rules::Confidence {
+    fn from(c: ConfidenceArg) -> Self {
+        match c {
+            ConfidenceArg::High => Self::High,
+            ConfidenceArg::Medium => Self::Medium,
+            ConfidenceArg::Low => Self::Low,
         }
     }
 }

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::detect::evidence::Evidence;
 use crate::detect::Match;
 use crate::rules::{Confidence, Rule, Severity};
 
@@ -218,6 +219,8 @@ pub struct Finding {
     pub fingerprint: String,
     pub entropy: f32,
     pub checksum_valid: Option<bool>,
+    /// The evidence features that decided `confidence` (`key:strong`, `value:random`, ...).
+    pub evidence: Evidence,
     pub location: Location,
     /// Byte offsets `[start, end)` of the secret in the normalised input (after escape removal
     /// and step-JSON decoding); for a decoded secret, of the encoded run that holds it.
@@ -244,6 +247,7 @@ impl Finding {
             secret: Secret::new(secret),
             entropy: 0.0,
             checksum_valid: None,
+            evidence: Evidence::default(),
             location,
             span: (0, 0),
             decoded: Vec::new(),
@@ -257,6 +261,8 @@ impl Finding {
         let mut f = Finding::new(rule, hay[m.secret_start..m.secret_end].to_vec(), location);
         f.entropy = m.entropy;
         f.checksum_valid = m.checksum_valid;
+        f.confidence = m.confidence;
+        f.evidence = m.evidence;
         f
     }
 

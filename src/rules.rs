@@ -96,6 +96,18 @@ fn default_pair_lines() -> u32 {
 pub struct Example {
     pub text: String,
     pub secret: String,
+    /// The confidence the finding must have; absent: `medium` or more (reported by default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<Confidence>,
+}
+
+/// How a rule's matches are scored beyond its own `confidence` (see `detect::evidence`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EvidenceModel {
+    /// The regex captures a `key` name, a `sep`arator and the `secret` value of an
+    /// assignment; the key's name, where it stands and the value's shape decide.
+    Assignment,
 }
 
 /// The on-disk shape of a rule (what users write).
@@ -134,6 +146,17 @@ pub struct RuleSyntax {
     /// How many leading characters of the secret redaction may show (default: a `prefix_`).
     #[serde(default)]
     pub redact_prefix: Option<usize>,
+    /// Score matches with an evidence model (`"assignment"`) instead of the rule's confidence.
+    #[serde(default)]
+    pub evidence: Option<EvidenceModel>,
+    /// With `pair`: the confidence of a match whose partner is not nearby (an identifier
+    /// alone, such as an AWS access key id without its secret).
+    #[serde(default)]
+    pub unpaired_confidence: Option<Confidence>,
+    /// Regexes on the line before the secret: a match means the secret stands where it is not
+    /// a credential (an AWS key id in a presigned URL's `X-Amz-Credential=`), and it is dropped.
+    #[serde(default)]
+    pub ignore_after: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -163,6 +186,11 @@ pub struct Rule {
     pub generic: bool,
     pub pair: Option<PairSpec>,
     pub redact_prefix: Option<usize>,
+    pub evidence: Option<EvidenceModel>,
+    /// Capture group indices of `key` and `sep` (rules with `evidence = "assignment"`).
+    pub key_groups: Option<(usize, usize)>,
+    pub unpaired_confidence: Option<Confidence>,
+    pub ignore_after: Vec<Regex>,
     /// Where the rule was loaded from (`builtin:aws.toml` or a path).
     pub origin: String,
 }
@@ -250,6 +278,27 @@ impl Rule {
             .iter()
             .map(|p| compile(p).with_context(|| format!("{}: bad allowlist regex {p:?}", ctx())))
             .collect::<Result<Vec<_>>>()?;
+        let key_groups = match syntax.evidence {
+            Some(EvidenceModel::Assignment) => {
+                let group = |name: &str| regex.capture_names().position(|n| n == Some(name));
+                match (group("key"), group("sep")) {
+                    (Some(k), Some(s)) => Some((k, s)),
+                    _ => bail!(
+                        "{}: evidence = \"assignment\" needs capture groups named `key` and `sep`",
+                        ctx()
+                    ),
+                }
+            }
+            None => None,
+        };
+        if syntax.unpaired_confidence.is_some() && syntax.pair.is_none() {
+            bail!("{}: `unpaired_confidence` needs `pair`", ctx());
+        }
+        let ignore_after = syntax
+            .ignore_after
+            .iter()
+            .map(|p| compile(p).with_context(|| format!("{}: bad ignore_after regex {p:?}", ctx())))
+            .collect::<Result<Vec<_>>>()?;
         Ok(Rule {
             id: syntax.id,
             name: syntax.name,
@@ -269,6 +318,10 @@ impl Rule {
             generic: syntax.generic,
             pair: syntax.pair,
             redact_prefix: syntax.redact_prefix,
+            evidence: syntax.evidence,
+            key_groups,
+            unpaired_confidence: syntax.unpaired_confidence,
+            ignore_after,
             origin: origin.to_string(),
         })
     }

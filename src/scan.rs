@@ -24,9 +24,11 @@ use memchr::{memchr_iter, memrchr, memrchr2};
 use crate::config::Config;
 use crate::content::{self, Content, Strings};
 use crate::decode::{Classes, Decoded, Decoders};
+use crate::detect::evidence::Evidence;
 use crate::detect::{Engine, Match, Scratch, MAX_MATCH_LEN};
 use crate::finding::{Finding, Location, Origin, Paired};
 use crate::normalise::{circleci_step_text, looks_like_step_json, AnsiStripper, StepText};
+use crate::rules::Confidence;
 
 /// Size of one read from an input.
 pub const READ_SIZE: usize = 1 << 20;
@@ -425,28 +427,10 @@ impl<'e> Scanner<'e> {
             .iter()
             .map(|m| lines.at(text, stream.col_base, stream.line_base, m.secret_start))
             .collect();
+        let pairing = self.engine.pair_up(text, &mut self.matches);
         let rules = self.engine.rules();
-        let mut consumed = vec![false; self.matches.len()];
-        let mut pairs: Vec<Option<usize>> = vec![None; self.matches.len()];
         for (i, m) in self.matches.iter().enumerate() {
-            let Some((other, within)) = self.engine.pair_of(m.rule) else {
-                continue;
-            };
-            let best = self
-                .matches
-                .iter()
-                .enumerate()
-                .filter(|(j, o)| o.rule == other && !consumed[*j])
-                .map(|(j, _)| (j, placed[i].0.abs_diff(placed[j].0)))
-                .filter(|&(_, d)| d <= within as u64)
-                .min_by_key(|&(j, d)| (d, j));
-            if let Some((j, _)) = best {
-                consumed[j] = true;
-                pairs[i] = Some(j);
-            }
-        }
-        for (i, m) in self.matches.iter().enumerate() {
-            if consumed[i] && pairs[i].is_none() {
+            if pairing.consumed[i] && pairing.partner[i].is_none() {
                 continue;
             }
             let secret = &text[m.secret_start..m.secret_end];
@@ -469,7 +453,7 @@ impl<'e> Scanner<'e> {
                 stream.offset_base + m.secret_start as u64,
                 stream.offset_base + m.secret_end as u64,
             );
-            if let Some(j) = pairs[i] {
+            if let Some(j) = pairing.partner[i] {
                 let o = &self.matches[j];
                 let orule = &rules[o.rule];
                 let secret = text[o.secret_start..o.secret_end].to_vec();
@@ -550,7 +534,18 @@ impl<'e> Scanner<'e> {
                 .scan(&p.bytes, &mut self.scratch, &mut self.matches);
             let (line, column) = lines.at(text, stream.col_base, stream.line_base, p.at);
             let mut found: Vec<(usize, Vec<u8>)> = Vec::with_capacity(self.matches.len());
-            for m in &self.matches {
+            for m in self.matches.iter_mut() {
+                // A decoded view holds no partner: an identifier in it stands alone. And a
+                // digest or id that came out of base64 is not a credential however it is
+                // named.
+                self.engine.alone(m);
+                if matches!(
+                    crate::detect::evidence::shape(&p.bytes[m.secret_start..m.secret_end]),
+                    crate::detect::evidence::Shape::Hex | crate::detect::evidence::Shape::Uuid
+                ) {
+                    m.confidence = Confidence::Low;
+                    m.evidence = m.evidence.with(Evidence::DECODED_DIGEST);
+                }
                 let rule_id = &self.engine.rules()[m.rule].id;
                 let secret = &p.bytes[m.secret_start..m.secret_end];
                 // All matches of a view are reported at one place: the same secret twice in

@@ -71,6 +71,7 @@ fn stored_finding(s: &Stored, location: Location) -> Finding {
         fingerprint: s.fingerprint.clone(),
         entropy: 0.0,
         checksum_valid: None,
+        evidence: Default::default(),
         location,
         span: (0, 0),
         decoded: Vec::new(),

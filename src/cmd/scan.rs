@@ -29,7 +29,7 @@ use crate::detect::Engine;
 use crate::finding::{Finding, Origin};
 use crate::report::{Csv, Human, Json, Jsonl, Junit, Report, RuleInfo, Sarif, Summary};
 use crate::rules;
-use crate::rules::Severity;
+use crate::rules::{Confidence, Severity};
 use crate::scan::{Options, Scanner, Sink, READ_SIZE};
 use crate::source::archive::{self, Walker};
 use crate::store::Store;
@@ -111,6 +111,8 @@ pub(crate) struct WriterSetup {
     baseline: Option<Baseline>,
     /// `--fail-on`: only findings at or above it make the exit code 1.
     fail_on: Option<Severity>,
+    /// `--min-confidence`: less sure findings are counted, not reported.
+    min_confidence: Confidence,
     /// `--datastore`: every finding is kept there.
     store: Option<Store>,
     /// Resume state (CircleCI `--state`): occurrences already reported are not repeated.
@@ -166,6 +168,7 @@ pub fn run(cmd: ScanCommand) -> Result<ExitCode> {
         progress: None,
         baseline,
         fail_on: opts.fail_on.map(Into::into),
+        min_confidence: opts.min_confidence.into(),
         store,
     };
     if let Some(c) = &circleci {
@@ -277,6 +280,10 @@ fn write_all(
         match msg {
             Msg::Findings(batch) => {
                 for f in &batch {
+                    if f.confidence < setup.min_confidence {
+                        s.below_confidence += 1;
+                        continue;
+                    }
                     // The datastore keeps every finding, known or not: it is the record.
                     if let Some(store) = &setup.store {
                         if let Err(e) = store.record(f) {

@@ -4,7 +4,7 @@
 
 use super::{Engine, Match};
 use crate::normalise::strip_ansi;
-use crate::rules::Rule;
+use crate::rules::{Confidence, Rule};
 
 /// Counts of what [`check`] ran.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -34,12 +34,38 @@ pub fn check(rules: Vec<Rule>) -> Result<Checked, Vec<String>> {
             found.clear();
             let text = strip_ansi(ex.text.as_bytes());
             engine.scan(&text, &mut scratch, &mut found);
-            let secrets: Vec<&[u8]> = found
+            engine.pair_up(&text, &mut found);
+            let mine: Vec<&Match> = found.iter().filter(|m| m.rule == idx).collect();
+            let secrets: Vec<&[u8]> = mine
                 .iter()
-                .filter(|m| m.rule == idx)
                 .map(|m| &text[m.secret_start..m.secret_end])
                 .collect();
-            if !secrets.contains(&ex.secret.as_bytes()) {
+            if let Some(m) = mine
+                .iter()
+                .find(|m| &text[m.secret_start..m.secret_end] == ex.secret.as_bytes())
+            {
+                // Without a stated confidence, an example must be reported by default
+                // (medium), or at the rule's own confidence if that is lower.
+                let ok = match ex.confidence {
+                    Some(want) => m.confidence == want,
+                    None => m.confidence >= rule.confidence.min(Confidence::Medium),
+                };
+                if !ok {
+                    problems.push(format!(
+                        "{} ({}): example {} {:?} was found at confidence {} ({}), not {}",
+                        rule.id,
+                        rule.origin,
+                        n + 1,
+                        ex.text,
+                        m.confidence,
+                        m.evidence.names().join(", "),
+                        ex.confidence.map_or_else(
+                            || format!("{} or more", rule.confidence.min(Confidence::Medium)),
+                            |c| c.to_string()
+                        ),
+                    ));
+                }
+            } else {
                 let got: Vec<String> = secrets
                     .iter()
                     .map(|s| String::from_utf8_lossy(s).into_owned())
@@ -102,6 +128,28 @@ mod tests {
             Ok(c) => assert!(c.examples >= c.rules && c.negative_examples >= c.rules),
             Err(problems) => panic!("{} problems:\n{}", problems.len(), problems.join("\n")),
         }
+    }
+
+    #[test]
+    fn an_example_found_at_another_confidence_is_reported() {
+        let text = r#"
+[[rules]]
+id = "demo"
+name = "Demo"
+description = "d"
+keywords = ["demo_"]
+regex = '(?P<secret>demo_[a-z]{8})'
+severity = "low"
+confidence = "medium"
+remediation = "r"
+examples = [{ text = "demo_abcdefgh", secret = "demo_abcdefgh", confidence = "high" }, { text = "demo_abcdefgi", secret = "demo_abcdefgi" }]
+negative_examples = ["demo_abcdefgz"]
+"#;
+        let problems = check(parse_file(text, "t.toml").unwrap()).unwrap_err();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].contains("example 1") && problems[0].contains("at confidence medium"));
+        assert!(problems[0].contains("not high"), "{problems:?}");
+        assert!(problems[1].contains("negative example 1"));
     }
 
     #[test]

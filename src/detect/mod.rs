@@ -14,20 +14,26 @@
 //! 3. The regex (`regex::bytes`, Unicode off) runs inside the window only, with the bytes
 //!    before the window still visible to `\b`.
 //! 4. Filters drop what is not a credential: the rule's `min_entropy` on the `secret` group,
-//!    masked and placeholder values ([`placeholder`]), the rule's allowlist; checksums are
-//!    verified where the format has one.
+//!    masked and placeholder values ([`placeholder`]), the rule's allowlist and `ignore_after`
+//!    contexts; checksums are verified where the format has one.
+//! 5. The evidence model ([`evidence`]) gives each match a confidence: from the rule and its
+//!    checksum, or for assignment-shaped rules from the key name, where it stands and the
+//!    value's shape. Pairing ([`Engine::pair_up`]) folds an AWS key id and its secret into one
+//!    match and lowers an identifier found alone.
 //!
 //! [`Engine`] is built once and is `Send + Sync`; each thread brings its own [`Scratch`].
 
 pub mod check;
 pub mod checksum;
+pub mod evidence;
 pub mod placeholder;
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use memchr::{memchr2, memrchr2};
 use regex::bytes::CaptureLocations;
 
-use crate::rules::Rule;
+use crate::rules::{Confidence, Rule};
+use evidence::{Assignment, Evidence};
 
 /// Bytes before a keyword hit (on the same line) that a window may start at.
 pub const WINDOW_BEFORE: usize = 512;
@@ -53,6 +59,19 @@ pub struct Match {
     pub entropy: f32,
     /// `Some` for rules with an offline checksum.
     pub checksum_valid: Option<bool>,
+    /// How sure the evidence makes this match.
+    pub confidence: Confidence,
+    /// The features that decided `confidence`.
+    pub evidence: Evidence,
+}
+
+/// Which matches pair up ([`Engine::pair_up`]).
+#[derive(Debug, Default)]
+pub struct Pairing {
+    /// Per match: the index of the partner folded into it.
+    pub partner: Vec<Option<usize>>,
+    /// Per match: folded into another match, not reported alone.
+    pub consumed: Vec<bool>,
 }
 
 /// Per-thread reusable buffers.
@@ -287,12 +306,13 @@ impl Engine {
             let Some((ss, se)) = locs.get(rule.secret_group) else {
                 continue;
             };
-            if let Some(found) = self.accept(rule_idx, hay, m.start(), m.end(), ss, se) {
+            if let Some(found) = self.accept(rule_idx, hay, m.start(), m.end(), ss, se, locs) {
                 out.push(found);
             }
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn accept(
         &self,
         rule_idx: usize,
@@ -301,6 +321,7 @@ impl Engine {
         end: usize,
         ss: usize,
         se: usize,
+        locs: &CaptureLocations,
     ) -> Option<Match> {
         let rule = &self.rules[rule_idx];
         let secret = &hay[ss..se];
@@ -314,7 +335,32 @@ impl Engine {
         if rule.allowlist.iter().any(|re| re.is_match(secret)) {
             return None;
         }
+        let line_start = |at: usize| {
+            let lo = at.saturating_sub(WINDOW_BEFORE);
+            memrchr2(b'\n', b'\r', &hay[lo..at]).map_or(lo, |i| lo + i + 1)
+        };
+        if !rule.ignore_after.is_empty() {
+            let before = &hay[line_start(ss)..ss];
+            if rule.ignore_after.iter().any(|re| re.is_match(before)) {
+                return None;
+            }
+        }
         let checksum_valid = rule.checksum.map(|c| checksum::verify(c, secret));
+        let (confidence, evidence) = match rule.key_groups {
+            Some((k, s)) => {
+                let (ks, ke) = locs.get(k)?;
+                let (sep_s, sep_e) = locs.get(s)?;
+                evidence::assess_assignment(&Assignment {
+                    before: &hay[line_start(ks)..ks],
+                    key: &hay[ks..ke],
+                    sep: &hay[sep_s..sep_e],
+                    value: secret,
+                    after: hay.get(se).copied(),
+                })?
+            }
+            None if rule.generic => evidence::assess_generic_value(rule.confidence, secret)?,
+            None => evidence::assess_format(rule.confidence, checksum_valid),
+        };
         Some(Match {
             rule: rule_idx,
             start,
@@ -323,7 +369,63 @@ impl Engine {
             secret_end: se,
             entropy,
             checksum_valid,
+            confidence,
+            evidence,
         })
+    }
+
+    /// Fold each match of a rule with `pair` together with the nearest match of its partner
+    /// rule within the rule's line distance in `hay` (`matches` in order of position, as
+    /// [`Engine::scan`] leaves them). A pair is as sure as its surer half; a match of a rule
+    /// with `unpaired_confidence` and no partner gets that confidence.
+    pub fn pair_up(&self, hay: &[u8], matches: &mut [Match]) -> Pairing {
+        let n = matches.len();
+        let mut pairing = Pairing {
+            partner: vec![None; n],
+            consumed: vec![false; n],
+        };
+        if !matches.iter().any(|m| self.pairs[m.rule].is_some()) {
+            return pairing;
+        }
+        // Line index of each match, counted once in position order.
+        let mut lines = Vec::with_capacity(n);
+        let (mut pos, mut line) = (0usize, 0u64);
+        for m in matches.iter() {
+            let at = m.secret_start.max(pos);
+            line += memchr::memchr_iter(b'\n', &hay[pos..at]).count() as u64;
+            pos = at;
+            lines.push(line);
+        }
+        for i in 0..n {
+            let Some((other, within)) = self.pairs[matches[i].rule] else {
+                continue;
+            };
+            let best = (0..n)
+                .filter(|&j| matches[j].rule == other && !pairing.consumed[j])
+                .map(|j| (j, lines[i].abs_diff(lines[j])))
+                .filter(|&(_, d)| d <= within as u64)
+                .min_by_key(|&(j, d)| (d, j));
+            match best {
+                Some((j, _)) => {
+                    pairing.consumed[j] = true;
+                    pairing.partner[i] = Some(j);
+                    let (c, e) = (matches[j].confidence, matches[j].evidence);
+                    let m = &mut matches[i];
+                    m.confidence = m.confidence.max(c);
+                    m.evidence = m.evidence.with(e).with(Evidence::PAIRED);
+                }
+                None => self.alone(&mut matches[i]),
+            }
+        }
+        pairing
+    }
+
+    /// A match of a paired rule seen without its partner (in a decoded view every match is).
+    pub fn alone(&self, m: &mut Match) {
+        if let Some(c) = self.rules[m.rule].unpaired_confidence {
+            m.confidence = m.confidence.min(c);
+            m.evidence = m.evidence.with(Evidence::UNPAIRED);
+        }
     }
 }
 

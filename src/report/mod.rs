@@ -46,6 +46,10 @@ pub struct Summary {
     /// Findings suppressed by `--baseline`.
     #[serde(skip_serializing_if = "is_zero")]
     pub baselined: u64,
+    /// Findings below `--min-confidence`: not reported, kept nowhere, not counted in the
+    /// exit code.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub below_confidence: u64,
     /// Findings (reported now or by an earlier run) at or above `--fail-on`: these decide the
     /// exit code.
     #[serde(skip)]
@@ -111,6 +115,12 @@ impl Summary {
                 self.previously_reported
             ));
         }
+        if self.below_confidence > 0 {
+            s.push_str(&format!(
+                ", {} more below the confidence shown (see them with --min-confidence low)",
+                self.below_confidence
+            ));
+        }
         s
     }
 }
@@ -141,6 +151,7 @@ pub fn finding_json(f: &Finding, show_secrets: bool) -> Value {
         "fingerprint": f.fingerprint,
         "entropy": (f.entropy as f64 * 1000.0).round() / 1000.0,
         "checksum_valid": f.checksum_valid,
+        "evidence": f.evidence.names(),
         "remediation": f.remediation,
         "location": f.location,
         "span": {"start": f.span.0, "end": f.span.1},
