@@ -3,7 +3,9 @@
 
 FINDINGS.jsonl is a `cisleuth scan --format jsonl --show-secrets --min-confidence low` report;
 STDERR holds its summary line (for the MiB scanned)."""
-import collections, fnmatch, json, os, re, sys, tarfile, zipfile
+import collections, fnmatch, json, os, re, signal, sys, tarfile, zipfile
+
+signal.signal(signal.SIGPIPE, signal.SIG_DFL)
 
 findings_path, stderr_path, labels_path, check = sys.argv[1:5]
 findings = [json.loads(l) for l in open(findings_path) if l.strip()]

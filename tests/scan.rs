@@ -67,7 +67,8 @@ fn ansi_coloured_lines_are_found() {
         format!("\x1b[1;32m{key}\x1b[0m\n\x1b[33mAWS_ACCESS_KEY_ID\x1b[0m=\x1b[36m{key}\x1b[0m\n")
             .as_bytes(),
     );
-    let found = jsonl(&scan_jsonl(&[&p], &[]));
+    // A key id alone is low confidence (an identifier without its secret).
+    let found = jsonl(&scan_jsonl(&[&p], &["--min-confidence", "low"]));
     assert_eq!(
         summary(&found),
         vec![
@@ -75,6 +76,7 @@ fn ansi_coloured_lines_are_found() {
             ("aws-access-key-id".into(), key.into(), 2, 19)
         ]
     );
+    assert!(found.iter().all(|f| f["confidence"] == "low"));
 }
 
 #[test]
@@ -217,7 +219,12 @@ fn aws_key_pair_is_one_finding() {
         "x\n".repeat(20)
     );
     let p = write(&dir, "far.log", far.as_bytes());
-    assert_eq!(jsonl(&scan_jsonl(&[&p], &[])).len(), 2);
+    let found = jsonl(&scan_jsonl(&[&p], &["--min-confidence", "low"]));
+    assert_eq!(found.len(), 2);
+    // By default only the secret key is reported: the key id alone is an identifier.
+    let found = jsonl(&scan_jsonl(&[&p], &[]));
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0]["rule_id"], "aws-secret-access-key");
 }
 
 #[test]

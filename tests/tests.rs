@@ -11,6 +11,7 @@ mod fake_circleci;
 mod archives;
 mod circleci;
 mod decoders;
+mod forms;
 mod gates;
 mod output;
 mod rules;

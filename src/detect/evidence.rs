@@ -466,14 +466,16 @@ pub fn place(a: &Assignment) -> Place {
         return Place::Not;
     }
     let is_quote = |b: &u8| *b == b'"' || *b == b'\'';
-    // The separator without spaces and quotes: `=`, `:`, `:=`, `=>`, or nothing (a space).
+    // The separator without spaces, quotes and the backslashes of JSON inside a JSON string
+    // (`{\"token\": \"…\"}`): `=`, `:`, `:=`, `=>`, or nothing (a space).
     let core: Vec<u8> = a
         .sep
         .iter()
-        .filter(|b| !b.is_ascii_whitespace() && !is_quote(b))
+        .filter(|b| !b.is_ascii_whitespace() && !is_quote(b) && **b != b'\\')
         .copied()
         .collect();
-    let quoted_key = prev.as_ref().is_some_and(is_quote) && a.sep.first() == prev.as_ref();
+    let sep = a.sep.strip_prefix(b"\\").unwrap_or(a.sep);
+    let quoted_key = prev.as_ref().is_some_and(is_quote) && sep.first() == prev.as_ref();
     let flag = a.key.starts_with(b"-");
     match core.as_slice() {
         b"=" | b":=" | b"=>" if a.value.first() != Some(&b'=') => {
@@ -549,6 +551,10 @@ fn percent_decoded(value: &[u8]) -> Option<Vec<u8>> {
 /// What the value looks like (see [`Shape`]).
 pub fn shape(value: &[u8]) -> Shape {
     if let Some(decoded) = percent_decoded(value) {
+        // Mostly escapes: an encoded blob, which the decoders open and scan as what it is.
+        if (value.len() - decoded.len()) * 2 >= value.len() / 2 {
+            return Shape::Not;
+        }
         return shape(&decoded);
     }
     let v = value;
@@ -834,6 +840,7 @@ mod tests {
             (a("mvn -B ", "-Dsonar.login", "=", "x"), Flag),
             (a("  {\"", "password", "\": \"", "x"), QuotedKey),
             (a("'", "token", "' => '", "x"), QuotedKey),
+            (a("\"{\\\"", "api_key", "\\\": \\\"", "x"), QuotedKey),
             (
                 a(
                     "2022-06-16T22:22:54.2999347Z   ",
