@@ -24,7 +24,7 @@ use memchr::{memchr_iter, memrchr, memrchr2};
 use crate::config::Config;
 use crate::content::{self, Content, Strings};
 use crate::decode::{Classes, Decoded, Decoders};
-use crate::detect::evidence::Evidence;
+use crate::detect::evidence::{shape, Evidence, Shape};
 use crate::detect::{Engine, Match, Scratch, MAX_MATCH_LEN};
 use crate::finding::{Finding, Location, Origin, Paired};
 use crate::normalise::{circleci_step_text, looks_like_step_json, AnsiStripper, StepText};
@@ -539,10 +539,12 @@ impl<'e> Scanner<'e> {
                 // digest or id that came out of base64 is not a credential however it is
                 // named.
                 self.engine.alone(m);
-                if matches!(
-                    crate::detect::evidence::shape(&p.bytes[m.secret_start..m.secret_end]),
-                    crate::detect::evidence::Shape::Hex | crate::detect::evidence::Shape::Uuid
-                ) {
+                if !m.evidence.contains(Evidence::KEY_NAMES_SERVICE)
+                    && matches!(
+                        shape(&p.bytes[m.secret_start..m.secret_end]),
+                        Shape::Hex | Shape::Uuid
+                    )
+                {
                     m.confidence = Confidence::Low;
                     m.evidence = m.evidence.with(Evidence::DECODED_DIGEST);
                 }

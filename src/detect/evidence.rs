@@ -55,12 +55,18 @@ features! {
     PAIRED = 17, "paired";
     DECODED_DIGEST = 18, "decoded:digest-shaped";
     VALUE_PLACEHOLDER_WORD = 19, "value:placeholder-word";
+    KEY_NAMES_SERVICE = 20, "key:names-service";
 }
 
 impl Evidence {
     /// Both sets.
     pub fn with(self, other: Evidence) -> Evidence {
         Evidence(self.0 | other.0)
+    }
+
+    /// Whether every feature of `other` is in the set.
+    pub fn contains(self, other: Evidence) -> bool {
+        self.0 & other.0 == other.0
     }
 
     /// The feature names, in a fixed order.
@@ -239,6 +245,115 @@ const KEY_QUALIFIERS: &[&str] = &[
     "admin",
 ];
 
+/// Services whose credentials CI jobs carry, as they appear in variable names
+/// (`SAUCE_ACCESS_KEY`, `DANGER_GITHUB_API_TOKEN`, `CODECLIMATE_REPO_TOKEN`). Many of them issue
+/// hex or UUID tokens, so a hex or UUID value under a name that names one is a credential's
+/// shape, not a digest's.
+const SERVICE_WORDS: &[&str] = &[
+    "github",
+    "gh",
+    "gitlab",
+    "bitbucket",
+    "gitea",
+    "npm",
+    "yarn",
+    "docker",
+    "dockerhub",
+    "quay",
+    "ghcr",
+    "heroku",
+    "aws",
+    "azure",
+    "gcp",
+    "gcloud",
+    "google",
+    "firebase",
+    "slack",
+    "discord",
+    "teams",
+    "telegram",
+    "sentry",
+    "sauce",
+    "saucelabs",
+    "browserstack",
+    "lambdatest",
+    "codecov",
+    "coveralls",
+    "codeclimate",
+    "codacy",
+    "sonar",
+    "sonarqube",
+    "sonarcloud",
+    "snyk",
+    "datadog",
+    "newrelic",
+    "honeycomb",
+    "rollbar",
+    "bugsnag",
+    "circle",
+    "circleci",
+    "travis",
+    "jenkins",
+    "buildkite",
+    "artifactory",
+    "jfrog",
+    "nexus",
+    "sonatype",
+    "ossrh",
+    "pypi",
+    "twine",
+    "rubygems",
+    "gem",
+    "nuget",
+    "cocoapods",
+    "cargo",
+    "crates",
+    "hex",
+    "packagist",
+    "bintray",
+    "cloudsmith",
+    "stripe",
+    "twilio",
+    "sendgrid",
+    "mailgun",
+    "mailchimp",
+    "postmark",
+    "cloudflare",
+    "digitalocean",
+    "linode",
+    "netlify",
+    "vercel",
+    "surge",
+    "fastly",
+    "transifex",
+    "crowdin",
+    "algolia",
+    "mapbox",
+    "okta",
+    "auth0",
+    "vault",
+    "terraform",
+    "pulumi",
+    "openai",
+    "anthropic",
+    "huggingface",
+    "hf",
+    "percy",
+    "chromatic",
+    "applitools",
+    "cypress",
+    "expo",
+    "fastlane",
+    "appcenter",
+    "testflight",
+    "danger",
+    "renovate",
+    "dependabot",
+    "shopify",
+    "paypal",
+    "braintree",
+];
+
 /// Words that, after the credential word, make the key name something other than the
 /// credential: its file, location, name, kind, size, lifetime, or how it is handled.
 const NOT_THE_VALUE: &[&str] = &[
@@ -399,6 +514,13 @@ fn credential_word(w: &[String]) -> Option<usize> {
 pub fn names_password(key: &[u8]) -> bool {
     let w = words(key);
     credential_word(&w).is_some_and(|i| w[i].starts_with("pass") || w[i] == "pwd")
+}
+
+/// Whether the key names a service that issues credentials (see [`SERVICE_WORDS`]).
+pub fn names_service(key: &[u8]) -> bool {
+    words(key)
+        .iter()
+        .any(|w| SERVICE_WORDS.contains(&w.as_str()))
 }
 
 /// What the key's name says (see [`KeyName`]).
@@ -722,7 +844,8 @@ const LOW: i32 = 3;
 ///
 /// `high` from 7, `medium` from 5, `low` from 3. A key that names something else, a place
 /// that is not an assignment, or a value that is not a secret's shape rules the match out;
-/// a hex or UUID value (shaped like a digest or an id) is `low` at most.
+/// a hex or UUID value (shaped like a digest or an id) is `low` at most, `medium` at most when
+/// the key names a service that issues such tokens.
 pub fn assess_assignment(a: &Assignment) -> Option<(Confidence, Evidence)> {
     let (kp, ke) = match key_name(a.key) {
         KeyName::Strong => (3, Evidence::KEY_STRONG),
@@ -771,7 +894,20 @@ pub fn assess_assignment(a: &Assignment) -> Option<(Confidence, Evidence)> {
     } else {
         return None;
     };
-    let confidence = cap.map_or(confidence, |c| confidence.min(c));
+    // A hex or UUID value is a digest's or an id's shape (`low` at most), unless the name says
+    // which service issued it: many issue exactly such tokens (GitHub's classic 40 hex, Sauce
+    // Labs' UUIDs); then `medium` at most.
+    let service = cap.is_some() && names_service(a.key);
+    let confidence = match cap {
+        Some(_) if service => confidence.min(Confidence::Medium),
+        Some(c) => confidence.min(c),
+        None => confidence,
+    };
+    let ke = if service {
+        ke.with(Evidence::KEY_NAMES_SERVICE)
+    } else {
+        ke
+    };
     let ve = if wordy {
         ve.with(Evidence::VALUE_PLACEHOLDER_WORD)
     } else {

@@ -346,10 +346,17 @@ impl<W: Write + Send> Report for Human<W> {
                 self.paint("1", &shown)
             )?;
         }
+        let evidence = f.evidence.names();
+        let evidence = if evidence.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", evidence.join(", "))
+        };
         let detail = format!(
-            "{:>12} {}  fingerprint {}  {}",
+            "{:>12} {}  confidence {}{evidence}  fingerprint {}  {}",
             "",
             f.rule_id,
+            f.confidence,
             &f.fingerprint[..16],
             f.remediation
         );
