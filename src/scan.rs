@@ -536,8 +536,8 @@ impl<'e> Scanner<'e> {
             let mut found: Vec<(usize, Vec<u8>)> = Vec::with_capacity(self.matches.len());
             for m in self.matches.iter_mut() {
                 // A decoded view holds no partner: an identifier in it stands alone. And a
-                // digest or id that came out of base64 is not a credential however it is
-                // named.
+                // digest or id that came out of base64 is not a credential (unless its name
+                // says which service issued it: see `evidence`).
                 self.engine.alone(m);
                 if !m.evidence.contains(Evidence::KEY_NAMES_SERVICE)
                     && matches!(

@@ -154,8 +154,6 @@ pub struct Assignment<'a> {
     pub sep: &'a [u8],
     /// The value (the candidate secret).
     pub value: &'a [u8],
-    /// The byte right after the value, if any.
-    pub after: Option<u8>,
 }
 
 /// What the key's name says about its value.
@@ -243,6 +241,37 @@ const KEY_QUALIFIERS: &[&str] = &[
     "deploy",
     "ssh",
     "admin",
+];
+
+/// Words that, right before `token` (or `key`, `secret`), make it something other than a
+/// credential: a page cursor (`nextPageToken`, `NextToken`, `continuation_token`), a CSRF or
+/// form token, a cancellation or idempotency token, a lexer's token.
+const NOT_A_CREDENTIAL_BEFORE: &[&str] = &[
+    "page",
+    "next",
+    "prev",
+    "previous",
+    "continuation",
+    "cursor",
+    "pagination",
+    "sync",
+    "csrf",
+    "xsrf",
+    "antiforgery",
+    "forgery",
+    "verification",
+    "cancellation",
+    "cancel",
+    "idempotency",
+    "correlation",
+    "trace",
+    "lexer",
+    "parser",
+    "syntax",
+    "nonce",
+    "state",
+    "cache",
+    "public",
 ];
 
 /// Services whose credentials CI jobs carry, as they appear in variable names
@@ -468,6 +497,7 @@ const NOT_THE_VALUE: &[&str] = &[
     "class",
     "module",
     "plugin",
+    "arn",
 ];
 
 /// Split a key name into lower-case words: `READ_ONLY_TOKEN`, `apiKey`, `sonar.login`,
@@ -532,6 +562,9 @@ pub fn key_name(key: &[u8]) -> KeyName {
     };
     if w.len() > 5 {
         return KeyName::Identifier;
+    }
+    if i > 0 && NOT_A_CREDENTIAL_BEFORE.contains(&w[i - 1].as_str()) {
+        return KeyName::NotTheValue;
     }
     let after = &w[i + 1..];
     if after.iter().any(|a| NOT_THE_VALUE.contains(&a.as_str())) {
@@ -710,6 +743,10 @@ pub fn shape(value: &[u8]) -> Shape {
         if pieces.iter().filter(|p| !plain(p)).count() <= 1 {
             return Shape::Not;
         }
+    }
+    // Resource names: `arn:aws:secretsmanager:…`.
+    if v.starts_with(b"arn:") {
+        return Shape::Not;
     }
     // References and templates: `$VAR`, `%VAR%`, `@file`, `#{x}`, `&anchor`, `*alias`, `=x`.
     if b"$%@#&*=!?".contains(&v[0]) || contains(b"${") || contains(b"{{") || contains(b"$(") {
@@ -949,6 +986,13 @@ mod tests {
             ("keyword", NotTheValue),
             ("monkey", NotTheValue),
             ("test_password_kwarg_works_for_password_auth", Identifier),
+            ("next_page_token", NotTheValue),
+            ("NextToken", NotTheValue),
+            ("continuationToken", NotTheValue),
+            ("csrf_token", NotTheValue),
+            ("__RequestVerificationToken", NotTheValue),
+            ("SECRET_ARN", NotTheValue),
+            ("secretKeyRef", NotTheValue),
         ];
         for (key, want) in table {
             assert_eq!(key_name(key.as_bytes()), *want, "{key}");
@@ -961,7 +1005,6 @@ mod tests {
             key: key.as_bytes(),
             sep: sep.as_bytes(),
             value: value.as_bytes(),
-            after: None,
         }
     }
 
@@ -1069,6 +1112,10 @@ mod tests {
             ("./secrets/token.txt", Not),
             ("service-account.json", Not),
             ("$GITHUB_TOKEN", Not),
+            (
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-AbC123",
+                Not,
+            ),
             ("${{secrets.X}}", Not),
             (":test_password_kwarg_works", Not),
             ("test_password_kwarg_works_for_password_auth", Not),

@@ -155,11 +155,6 @@ impl Engine {
         })
     }
 
-    /// The rule that `rule` pairs with, and within how many lines.
-    pub fn pair_of(&self, rule: usize) -> Option<(usize, u32)> {
-        self.pairs[rule]
-    }
-
     /// Start of the last keyword of a multi-line rule in `hay`, if any.
     pub fn last_multiline_keyword(&self, hay: &[u8]) -> Option<usize> {
         self.multiline_ac
@@ -355,7 +350,6 @@ impl Engine {
                     key: &hay[ks..ke],
                     sep: &hay[sep_s..sep_e],
                     value: secret,
-                    after: hay.get(se).copied(),
                 })?
             }
             None if rule.generic => evidence::assess_generic_value(rule.confidence, secret)?,
