@@ -204,6 +204,10 @@ pub struct CircleCiArgs {
     /// Retries of a request after 5xx answers, timeouts and connection errors.
     #[arg(long, default_value_t = 5)]
     pub retries: u32,
+    /// The longest pause (seconds) a server's 429 may impose through `Retry-After` or
+    /// `RateLimit-Reset`; a longer or malformed value is cut to this.
+    #[arg(long, default_value_t = 300, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub max_retry_wait: u64,
     /// Do not download and scan artifacts.
     #[arg(long)]
     pub no_artifacts: bool,

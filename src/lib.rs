@@ -24,6 +24,7 @@ pub mod content;
 pub mod decode;
 pub mod detect;
 pub mod finding;
+pub mod http;
 pub mod normalise;
 pub mod report;
 pub mod rules;

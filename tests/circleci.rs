@@ -216,6 +216,49 @@ fn rate_limits_and_bad_gateways_are_survived() {
 }
 
 #[test]
+fn a_hostile_retry_after_neither_crashes_nor_stalls_the_scan() {
+    // `Retry-After: 1e20` made `Duration::from_secs_f64` panic inside a task, and the panic
+    // vanished: exit 0 with nothing scanned. Now the wait is cut to --max-retry-wait, a note
+    // says so, and every planted secret is found.
+    for value in [
+        "1e20",
+        "18446744073709551615",
+        "Fri, 31 Dec 9999 23:59:59 GMT",
+    ] {
+        let (mut cfg, planted) = generate(1, 3, 1, 3, true);
+        cfg.rate_limit_every = Some(4);
+        cfg.retry_after = Some(value.to_string());
+        let fake = Fake::start(cfg);
+        let started = std::time::Instant::now();
+        let o = scan(
+            &fake,
+            &[
+                "--project",
+                "gh/acme/svc0",
+                "--max-retry-wait",
+                "1",
+                "--min-confidence",
+                "low",
+            ],
+        );
+        assert_eq!(code(&o), 1, "{value}: {}", stderr(&o));
+        let map = by_secret(&jsonl(&o));
+        let missing: Vec<&Planted> = planted
+            .iter()
+            .filter(|p| !map.contains_key(&p.secret))
+            .collect();
+        assert!(missing.is_empty(), "{value}: {missing:?} {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("rate limited (HTTP 429): all requests pause for 1 s"),
+            "{value}: {}",
+            stderr(&o)
+        );
+        assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+        assert!(started.elapsed() < std::time::Duration::from_secs(60));
+    }
+}
+
+#[test]
 fn concurrency_is_bounded() {
     let (mut cfg, _) = generate(1, 4, 3, 4, true);
     cfg.latency = Duration::from_millis(15);

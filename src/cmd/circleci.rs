@@ -75,6 +75,7 @@ pub(crate) fn prepare(a: &CircleCiArgs) -> Result<Prepared> {
             client: Settings {
                 concurrency: a.concurrency as usize,
                 retries: a.retries,
+                max_wait: std::time::Duration::from_secs(a.max_retry_wait),
                 ..Settings::default()
             },
             scope,

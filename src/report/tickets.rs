@@ -242,9 +242,10 @@ pub async fn post(client: &reqwest::Client, req: &TicketRequest, attempts: u32) 
             Ok(resp) if resp.status().is_success() => return Ok(resp.bytes().await?.to_vec()),
             Ok(resp) => {
                 let status = resp.status();
-                let retry = crate::source::circleci::client::rate_limit_wait(
+                let retry = crate::http::retry_wait(
                     resp.headers(),
                     std::time::SystemTime::now(),
+                    Duration::from_secs(60),
                 );
                 let body = resp.text().await.unwrap_or_default();
                 last = format!(

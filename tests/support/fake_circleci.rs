@@ -210,6 +210,8 @@ pub struct FakeConfig {
     /// Every Nth API request is answered 429 (Retry-After: `rate_limit_secs`).
     pub rate_limit_every: Option<usize>,
     pub rate_limit_secs: u64,
+    /// The `Retry-After` value sent instead of `rate_limit_secs` (a hostile server's).
+    pub retry_after: Option<String>,
     /// Every Nth API request is answered 502.
     pub fail_every: Option<usize>,
     /// Jobs whose v1.1 details always answer 500.
@@ -225,6 +227,7 @@ impl Default for FakeConfig {
             latency: Duration::ZERO,
             rate_limit_every: None,
             rate_limit_secs: 1,
+            retry_after: None,
             fail_every: None,
             broken_jobs: Vec::new(),
         }
@@ -554,7 +557,13 @@ fn api(sh: &Shared, path: &str, url: &str, token: Option<&str>) -> Resp {
         let wait = Duration::from_secs(sh.cfg.rate_limit_secs);
         *sh.paused.lock().unwrap() = Some((now, now + wait));
         return Resp::new(429, b"Rate limited.".to_vec())
-            .with_header("Retry-After", &sh.cfg.rate_limit_secs.to_string())
+            .with_header(
+                "Retry-After",
+                &sh.cfg
+                    .retry_after
+                    .clone()
+                    .unwrap_or_else(|| sh.cfg.rate_limit_secs.to_string()),
+            )
             .with_header("X-RateLimit-Limit", "300")
             .with_header("X-RateLimit-Remaining", "0")
             .with_header("Content-Type", "text/plain");

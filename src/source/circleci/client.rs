@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
-use reqwest::header::{HeaderMap, ACCEPT, LOCATION, RETRY_AFTER};
+use reqwest::header::{ACCEPT, LOCATION};
 use reqwest::{StatusCode, Url};
 use tokio::sync::Semaphore;
 
@@ -113,6 +113,8 @@ pub struct Settings {
     /// First backoff step; doubles per attempt, capped at `max_backoff`.
     pub backoff: Duration,
     pub max_backoff: Duration,
+    /// The longest pause a 429 may ask for (`--max-retry-wait`).
+    pub max_wait: Duration,
 }
 
 impl Default for Settings {
@@ -124,6 +126,7 @@ impl Default for Settings {
             timeout: Duration::from_secs(60),
             backoff: Duration::from_millis(250),
             max_backoff: Duration::from_secs(30),
+            max_wait: crate::http::DEFAULT_MAX_WAIT,
         }
     }
 }
@@ -136,6 +139,8 @@ pub struct Client {
     permits: Semaphore,
     /// No request starts before this instant (set by 429 answers).
     paused_until: Mutex<Option<Instant>>,
+    /// Told when a 429 starts or extends the shared pause (to say so on stderr).
+    on_pause: Option<Box<dyn Fn(Duration) + Send + Sync>>,
     pub stats: Stats,
 }
 
@@ -165,33 +170,6 @@ fn error_message(body: &[u8]) -> String {
     }
 }
 
-/// How long a 429 asks us to wait: `Retry-After` (seconds or HTTP date), then
-/// `RateLimit-Reset`, then `X-RateLimit-Reset` (seconds).
-pub fn rate_limit_wait(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    if let Some(v) = headers.get(RETRY_AFTER).and_then(|v| v.to_str().ok()) {
-        let v = v.trim();
-        if let Ok(secs) = v.parse::<f64>() {
-            if secs.is_finite() && secs >= 0.0 {
-                return Some(Duration::from_secs_f64(secs));
-            }
-        }
-        if let Ok(at) = httpdate::parse_http_date(v) {
-            return Some(at.duration_since(now).unwrap_or(Duration::ZERO));
-        }
-    }
-    for name in ["ratelimit-reset", "x-ratelimit-reset"] {
-        if let Some(secs) = headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .filter(|s| s.is_finite() && *s >= 0.0)
-        {
-            return Some(Duration::from_secs_f64(secs));
-        }
-    }
-    None
-}
-
 enum Attempt {
     Done(Vec<u8>),
     /// Retry after this long (5xx, transport); counts against `retries`.
@@ -215,8 +193,15 @@ impl Client {
             permits: Semaphore::new(settings.concurrency.max(1)),
             settings,
             paused_until: Mutex::new(None),
+            on_pause: None,
             stats: Stats::default(),
         })
+    }
+
+    /// Call `f` with the length of each pause a 429 starts or extends.
+    pub fn on_pause(mut self, f: impl Fn(Duration) + Send + Sync + 'static) -> Client {
+        self.on_pause = Some(Box::new(f));
+        self
     }
 
     fn backoff(&self, attempt: u32) -> Duration {
@@ -290,9 +275,18 @@ impl Client {
                         });
                     }
                     let until = Instant::now() + wait;
-                    let mut p = self.paused_until.lock().expect("pause lock");
-                    if p.is_none_or(|t| t < until) {
-                        *p = Some(until);
+                    let extended = {
+                        let mut p = self.paused_until.lock().expect("pause lock");
+                        let extended = p.is_none_or(|t| t < until);
+                        if extended {
+                            *p = Some(until);
+                        }
+                        extended
+                    };
+                    if extended && wait >= Duration::from_secs(1) {
+                        if let Some(f) = &self.on_pause {
+                            f(wait);
+                        }
                     }
                 }
             }
@@ -344,8 +338,12 @@ impl Client {
                 continue;
             }
             if status == StatusCode::TOO_MANY_REQUESTS {
-                let wait = rate_limit_wait(resp.headers(), SystemTime::now())
-                    .unwrap_or_else(|| self.backoff(2));
+                let wait = crate::http::retry_wait(
+                    resp.headers(),
+                    SystemTime::now(),
+                    self.settings.max_wait,
+                )
+                .unwrap_or_else(|| self.backoff(2));
                 return Attempt::RateLimited(wait);
             }
             if status.is_success() {
@@ -451,23 +449,6 @@ mod tests {
     fn token_debug_is_redacted() {
         let t = Token::new("CCIPAT_secret".into());
         assert!(!format!("{t:?}").contains("secret"));
-    }
-
-    #[test]
-    fn retry_after_forms() {
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        let mut h = HeaderMap::new();
-        h.insert(RETRY_AFTER, HeaderValue::from_static("3"));
-        assert_eq!(rate_limit_wait(&h, now), Some(Duration::from_secs(3)));
-        let later = httpdate::fmt_http_date(now + Duration::from_secs(7));
-        h.insert(RETRY_AFTER, HeaderValue::from_str(&later).unwrap());
-        assert_eq!(rate_limit_wait(&h, now), Some(Duration::from_secs(7)));
-        let mut h = HeaderMap::new();
-        h.insert("x-ratelimit-reset", HeaderValue::from_static("2"));
-        assert_eq!(rate_limit_wait(&h, now), Some(Duration::from_secs(2)));
-        h.insert("ratelimit-reset", HeaderValue::from_static("1"));
-        assert_eq!(rate_limit_wait(&h, now), Some(Duration::from_secs(1)));
-        assert_eq!(rate_limit_wait(&HeaderMap::new(), now), None);
     }
 
     #[test]

@@ -204,6 +204,12 @@ fn parse_api_time(s: &str) -> Option<OffsetDateTime> {
 /// for what stops the whole scan (a refused token, an unreachable host); a failing job is an
 /// [`Event::Error`] and the scan goes on.
 pub fn run(opts: Options, tx: mpsc::Sender<Event>, totals: Arc<Totals>) -> Result<RequestStats> {
+    if !opts.host.contains("://") {
+        bail!(
+            "--host needs a scheme: https://{} (or http:// for a loopback test server)",
+            opts.host
+        );
+    }
     let base = Url::parse(&opts.host).with_context(|| format!("invalid --host {:?}", opts.host))?;
     if !matches!(base.scheme(), "https" | "http") {
         bail!("--host must be an http(s) URL, not {:?}", opts.host);
@@ -217,7 +223,15 @@ pub fn run(opts: Options, tx: mpsc::Sender<Event>, totals: Arc<Totals>) -> Resul
     if opts.scope.is_empty() {
         bail!("nothing to scan: give --org, --project, --pipeline, --workflow or --job");
     }
-    let client = Client::new(opts.token.clone(), opts.client.clone())?;
+    let notes = tx.clone();
+    let client = Client::new(opts.token.clone(), opts.client.clone())?.on_pause(move |wait| {
+        // A note, not an error: the scan goes on after the pause. If the channel is full the
+        // note is dropped rather than blocking the request path.
+        let _ = notes.try_send(Event::Note(format!(
+            "rate limited (HTTP 429): all requests pause for {:.0} s (at most --max-retry-wait)",
+            wait.as_secs_f64().ceil()
+        )));
+    });
     let bodies = Semaphore::new(opts.client.concurrency.max(1) * 2);
     let ctx = Arc::new(Ctx {
         client,
@@ -332,13 +346,19 @@ async fn run_async(ctx: Arc<Ctx>) -> Result<()> {
             workflow: None,
             workflow_id: None,
         };
-        tasks.push(tokio::spawn(scan_job(ctx.clone(), job)));
+        tasks.push((j.clone(), tokio::spawn(scan_job(ctx.clone(), job))));
     }
     for w in &scope.workflows {
-        tasks.push(tokio::spawn(workflow(ctx.clone(), w.clone(), None)));
+        tasks.push((
+            format!("workflow {w}"),
+            tokio::spawn(workflow(ctx.clone(), w.clone(), None)),
+        ));
     }
     for p in &scope.pipelines {
-        tasks.push(tokio::spawn(pipeline_by_id(ctx.clone(), p.clone())));
+        tasks.push((
+            format!("pipeline {p}"),
+            tokio::spawn(pipeline_by_id(ctx.clone(), p.clone())),
+        ));
     }
     let mut projects: Vec<Slug> = Vec::new();
     for p in &scope.projects {
@@ -352,12 +372,28 @@ async fn run_async(ctx: Arc<Ctx>) -> Result<()> {
     projects.sort();
     projects.dedup();
     for slug in projects {
-        tasks.push(tokio::spawn(project(ctx.clone(), slug)));
+        tasks.push((slug.to_string(), tokio::spawn(project(ctx.clone(), slug))));
     }
-    for t in tasks {
-        let _ = t.await;
-    }
+    join_all(&ctx, tasks).await;
     Ok(())
+}
+
+/// Wait for spawned tasks; a task that panicked or was cancelled is an error of the scan (it
+/// may have left inputs unread), never silence.
+async fn join_all(ctx: &Ctx, tasks: Vec<(String, tokio::task::JoinHandle<()>)>) {
+    for (what, t) in tasks {
+        if let Err(e) = t.await {
+            let how = if e.is_panic() {
+                "panicked"
+            } else {
+                "was cancelled"
+            };
+            ctx.send(Event::Error(format!(
+                "{what}: internal error: the task {how}; its inputs may not have been scanned"
+            )))
+            .await;
+        }
+    }
 }
 
 /// Every project of an organisation: v1.1 followed projects, v2 recent pipelines of the org,
@@ -457,11 +493,10 @@ async fn project(ctx: Arc<Ctx>, slug: Slug) {
         if !in_window(&ctx, &p.created_at).0 {
             continue;
         }
-        tasks.push(tokio::spawn(pipeline(ctx.clone(), p)));
+        let what = format!("{slug} pipeline {}", p.number);
+        tasks.push((what, tokio::spawn(pipeline(ctx.clone(), p))));
     }
-    for t in tasks {
-        let _ = t.await;
-    }
+    join_all(&ctx, tasks).await;
 }
 
 async fn pipeline_by_id(ctx: Arc<Ctx>, id: String) {
@@ -489,15 +524,16 @@ async fn pipeline(ctx: Arc<Ctx>, p: Pipeline) {
     };
     let mut tasks = Vec::new();
     for w in workflows {
-        tasks.push(tokio::spawn(workflow(
-            ctx.clone(),
-            w.id.clone(),
-            Some((w, p.number)),
-        )));
+        let what = format!(
+            "{} pipeline {} workflow {}",
+            p.project_slug, p.number, w.name
+        );
+        tasks.push((
+            what,
+            tokio::spawn(workflow(ctx.clone(), w.id.clone(), Some((w, p.number)))),
+        ));
     }
-    for t in tasks {
-        let _ = t.await;
-    }
+    join_all(&ctx, tasks).await;
 }
 
 async fn workflow(ctx: Arc<Ctx>, id: String, known: Option<(Workflow, u64)>) {
@@ -533,12 +569,15 @@ async fn workflow(ctx: Arc<Ctx>, id: String, known: Option<(Workflow, u64)>) {
     for j in jobs {
         // Approval jobs and jobs that never ran have no number and no output.
         let Some(number) = j.job_number else { continue };
-        let Some(slug) = j
-            .project_slug
-            .as_deref()
-            .or(wf.project_slug.as_deref())
-            .and_then(Slug::parse)
-        else {
+        let raw = j.project_slug.as_deref().or(wf.project_slug.as_deref());
+        let Some(slug) = raw.and_then(Slug::parse) else {
+            // Not a job we can fetch: say so, the scan is incomplete.
+            ctx.send(Event::Error(format!(
+                "workflow {} ({id}) job {number}: project slug {:?} is not one cisleuth can read; job not scanned",
+                wf.name,
+                raw.unwrap_or("")
+            )))
+            .await;
             continue;
         };
         let job = JobRef {
@@ -549,11 +588,10 @@ async fn workflow(ctx: Arc<Ctx>, id: String, known: Option<(Workflow, u64)>) {
             workflow: Some(wf.name.clone()),
             workflow_id: Some(wf.id.clone()),
         };
-        tasks.push(tokio::spawn(scan_job(ctx.clone(), job)));
+        let what = format!("{} job {}", job.slug, job.number);
+        tasks.push((what, tokio::spawn(scan_job(ctx.clone(), job))));
     }
-    for t in tasks {
-        let _ = t.await;
-    }
+    join_all(&ctx, tasks).await;
 }
 
 async fn scan_job(ctx: Arc<Ctx>, job: JobRef) {

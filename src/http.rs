@@ -1,0 +1,83 @@
+//! What both HTTP clients (the CircleCI source and the ticket sinks) need to read from a
+//! server that asks them to wait: one parser for `Retry-After` and the rate-limit reset
+//! headers, safe for any value a hostile or broken server sends, and capped, so a server
+//! cannot stall a scan for days or crash it with `Retry-After: 1e20`.
+//!
+//! A leaf module: it imports nothing of the crate.
+
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+
+/// The longest pause a server may ask for by default (`--max-retry-wait`).
+pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(300);
+
+/// Seconds as a duration: any finite non-negative number, however large (then `cap`).
+fn seconds(v: &str, cap: Duration) -> Option<Duration> {
+    let secs = v.trim().parse::<f64>().ok()?;
+    if !secs.is_finite() || secs < 0.0 {
+        return None;
+    }
+    Some(Duration::try_from_secs_f64(secs).unwrap_or(cap).min(cap))
+}
+
+/// How long a 429 or 503 asks us to wait, at most `cap`: `Retry-After` (seconds or an HTTP
+/// date), then `RateLimit-Reset`, then `X-RateLimit-Reset` (seconds). `None` when no header
+/// says (or none parses): the caller backs off on its own schedule.
+pub fn retry_wait(headers: &HeaderMap, now: SystemTime, cap: Duration) -> Option<Duration> {
+    if let Some(v) = headers.get(RETRY_AFTER).and_then(|v| v.to_str().ok()) {
+        if let Some(d) = seconds(v, cap) {
+            return Some(d);
+        }
+        if let Ok(at) = httpdate::parse_http_date(v.trim()) {
+            return Some(at.duration_since(now).unwrap_or(Duration::ZERO).min(cap));
+        }
+    }
+    ["ratelimit-reset", "x-ratelimit-reset"]
+        .iter()
+        .find_map(|name| {
+            headers
+                .get(*name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| seconds(v, cap))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(name: &'static str, v: &str) -> HeaderMap {
+        let mut m = HeaderMap::new();
+        m.insert(name, v.parse().unwrap());
+        m
+    }
+
+    #[test]
+    fn every_form_and_every_hostile_value() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let cap = Duration::from_secs(300);
+        let table: &[(&'static str, &str, Option<u64>)] = &[
+            ("retry-after", "3", Some(3)),
+            ("retry-after", " 2.5 ", Some(2)),
+            ("retry-after", "0", Some(0)),
+            ("retry-after", "100000", Some(300)),
+            ("retry-after", "1e20", Some(300)),
+            ("retry-after", "18446744073709551615", Some(300)),
+            ("retry-after", "1e400", None),
+            ("retry-after", "NaN", None),
+            ("retry-after", "-5", None),
+            ("retry-after", "soon", None),
+            ("retry-after", "Fri, 31 Dec 9999 23:59:59 GMT", Some(300)),
+            ("retry-after", "Tue, 14 Nov 2023 22:13:27 GMT", Some(7)),
+            ("retry-after", "Mon, 01 Jan 2001 00:00:00 GMT", Some(0)),
+            ("ratelimit-reset", "7", Some(7)),
+            ("x-ratelimit-reset", "99999999999", Some(300)),
+        ];
+        for &(name, v, want) in table {
+            let got = retry_wait(&h(name, v), now, cap).map(|d| d.as_secs());
+            assert_eq!(got, want, "{name}: {v}");
+        }
+        assert_eq!(retry_wait(&HeaderMap::new(), now, cap), None);
+    }
+}
