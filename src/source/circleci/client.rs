@@ -443,7 +443,6 @@ async fn read_limited(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::HeaderValue;
 
     #[test]
     fn token_debug_is_redacted() {
