@@ -540,6 +540,7 @@ impl<'e> Scanner<'e> {
                 // says which service issued it: see `evidence`).
                 self.engine.alone(m);
                 if !m.evidence.contains(Evidence::KEY_NAMES_SERVICE)
+                    && !m.evidence.contains(Evidence::KEY_NAMES_SECRET)
                     && matches!(
                         shape(&p.bytes[m.secret_start..m.secret_end]),
                         Shape::Hex | Shape::Uuid

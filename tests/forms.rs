@@ -234,6 +234,16 @@ fn look_alikes_from_real_logs_are_not_findings() {
         "DATABASE_PASSWORD: postgres",
         "The token expired at 2022-06-16T22:22:54Z, requesting a new one",
         "Authorization: Bearer undefined",
+        "      existingSecret: grafana-admin-creds-v2",
+        "+ gcloud secrets versions access latest --secret=stripe-api-key-v2",
+        "GOOGLE_APPLICATION_CREDENTIALS=keys/sa-ci-deployer-2024.json",
+        "+ ansible-playbook deploy.yml --private-key keys/ci_deploy_ed25519 -u deploy",
+        "{\"items\": [], \"nextPageToken\": \"CiAKGjBpNDd2Nmp2Zml2cXRwYjBpOXA0dHFsOWVqdGQSB2Zvby9iYXI\"}",
+        "  \"hashed_secret\": \"9df29e1bbd41c62b43dd5cdded8cc2fa789a7dc2\",",
+        "SECRETS_CHECKSUM=sha256:34d47a0951b8d3325c88e1abde47d42e0e5572754d80ec8caae73ef065b2ff4e",
+        "tests/test_config.py::test_parse_env[API_TOKEN=abc123XYZ789def456-expected0] PASSED",
+        "--- PASS: TestCacheS3Config_ShouldUseIAMCredentials (0.00s)",
+        "  {:username=>\"system\", :password=>\"f70aa50d4e86663de15075a40e20f65b\", :active=>true}",
     ];
     for line in lines {
         let (code, found, err) = scan_text(&format!("{line}\n"), &[]);
@@ -253,7 +263,7 @@ fn what_is_only_shaped_like_a_credential_shows_at_low_confidence_only() {
         ),
         // A UUID under a generic name.
         (
-            "SESSION_SECRET=6c2f9d02-c377-4445-8d54-0c4d292cf631".to_string(),
+            "SESSION_TOKEN=6c2f9d02-c377-4445-8d54-0c4d292cf631".to_string(),
             "generic-secret-assignment",
         ),
         // An AWS key id alone names a key; without its secret it is not a credential.

@@ -56,6 +56,7 @@ features! {
     DECODED_DIGEST = 18, "decoded:digest-shaped";
     VALUE_PLACEHOLDER_WORD = 19, "value:placeholder-word";
     KEY_NAMES_SERVICE = 20, "key:names-service";
+    KEY_NAMES_SECRET = 21, "key:names-secret";
 }
 
 impl Evidence {
@@ -214,6 +215,8 @@ pub enum Shape {
 const CREDENTIAL_WORDS: &[&str] = &[
     "password",
     "passwd",
+    "passphrase",
+    "pass",
     "pwd",
     "secret",
     "secrets",
@@ -272,6 +275,21 @@ const NOT_A_CREDENTIAL_BEFORE: &[&str] = &[
     "state",
     "cache",
     "public",
+    "starting",
+    "delta",
+    "authenticity",
+    "change",
+    "lock",
+    "resume",
+    "resumption",
+    "marker",
+    "existing",
+    "pull",
+    "image",
+    "hashed",
+    "hash",
+    "salted",
+    "encrypted",
 ];
 
 /// Services whose credentials CI jobs carry, as they appear in variable names
@@ -316,6 +334,7 @@ const SERVICE_WORDS: &[&str] = &[
     "snyk",
     "datadog",
     "newrelic",
+    "relic",
     "honeycomb",
     "rollbar",
     "bugsnag",
@@ -498,11 +517,22 @@ const NOT_THE_VALUE: &[&str] = &[
     "module",
     "plugin",
     "arn",
+    "namespace",
+    "mount",
+    "volume",
+    "checksum",
+    "sum",
+    "etag",
 ];
 
 /// Split a key name into lower-case words: `READ_ONLY_TOKEN`, `apiKey`, `sonar.login`,
 /// `--password`.
 fn words(key: &[u8]) -> Vec<String> {
+    // A Java system property flag: `-Dapi.key` is `api.key`.
+    let key = match key.strip_prefix(b"-D") {
+        Some(rest) if rest.first().is_some_and(u8::is_ascii_lowercase) => rest,
+        _ => key,
+    };
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut prev: Option<u8> = None;
@@ -534,8 +564,13 @@ fn words(key: &[u8]) -> Vec<String> {
 /// (`api_key`).
 fn credential_word(w: &[String]) -> Option<usize> {
     (0..w.len()).rev().find(|&i| {
-        CREDENTIAL_WORDS.contains(&w[i].as_str())
-            || (w[i] == "key" && i > 0 && KEY_QUALIFIERS.contains(&w[i - 1].as_str()))
+        let word = w[i].as_str();
+        CREDENTIAL_WORDS.contains(&word)
+            || (word == "key" && i > 0 && KEY_QUALIFIERS.contains(&w[i - 1].as_str()))
+            // Run together: `PGPASSWORD`, `NGROK_AUTHTOKEN`, `npmAuthToken` as one word.
+            || ["password", "passwd", "passphrase", "token", "secret", "apikey"]
+                .iter()
+                .any(|c| word.len() > c.len() + 1 && word.ends_with(c))
     })
 }
 
@@ -543,7 +578,23 @@ fn credential_word(w: &[String]) -> Option<usize> {
 /// than a token, which a service generates at a fixed, longer length).
 pub fn names_password(key: &[u8]) -> bool {
     let w = words(key);
-    credential_word(&w).is_some_and(|i| w[i].starts_with("pass") || w[i] == "pwd")
+    credential_word(&w).is_some_and(|i| w[i].contains("pass") || w[i] == "pwd")
+}
+
+/// Whether the key's credential word is `secret`, or a key named for what it does
+/// (`JWT_SECRET`, `SECRET_KEY_BASE`, `RAILS_MASTER_KEY`): digests are filed under `token`,
+/// `hash`, `id` or `password` names (a stored password's MD5 or bcrypt), hardly ever under
+/// these, while `openssl rand -hex` secrets are.
+pub fn names_secret(key: &[u8]) -> bool {
+    let w = words(key);
+    credential_word(&w).is_some_and(|i| {
+        let word = w[i].as_str();
+        word.starts_with("secret")
+            || (word == "key"
+                && i > 0
+                && ["secret", "master", "encryption", "signing", "private"]
+                    .contains(&w[i - 1].as_str()))
+    })
 }
 
 /// Whether the key names a service that issues credentials (see [`SERVICE_WORDS`]).
@@ -560,7 +611,10 @@ pub fn key_name(key: &[u8]) -> KeyName {
     let Some(i) = last else {
         return KeyName::NotTheValue;
     };
-    if w.len() > 5 {
+    // A long lower-case snake_case name is a function or test name; environment variables,
+    // Java properties and Gradle properties (`ORG_GRADLE_PROJECT_mavenCentralPassword`,
+    // `javax.net.ssl.keyStorePassword`) may be as long.
+    if w.len() > 5 && !key.iter().any(|b| b.is_ascii_uppercase() || *b == b'.') {
         return KeyName::Identifier;
     }
     if i > 0 && NOT_A_CREDENTIAL_BEFORE.contains(&w[i - 1].as_str()) {
@@ -571,11 +625,17 @@ pub fn key_name(key: &[u8]) -> KeyName {
         return KeyName::NotTheValue;
     }
     let word = w[i].as_str();
-    if word == "pwd" || word.starts_with("credential") {
+    // `PASS` alone is a test result (`--- PASS: TestX`); `DB_PASS` is a password.
+    if word == "pass" && i == 0 {
+        return KeyName::NotTheValue;
+    }
+    // `PWD` alone is the shell's working directory; `MYSQL_PWD` is a password.
+    if (word == "pwd" && i == 0) || word.starts_with("credential") {
         return KeyName::Weak;
     }
     let qualified_before = i > 0;
-    let compound = word == "key" || word == "apikey";
+    // `api_key`, `apiKey`, and words run together (`PGPASSWORD`, `npmauthtoken`).
+    let compound = word == "key" || !CREDENTIAL_WORDS.contains(&word) || word == "apikey";
     if after.is_empty() && (qualified_before || compound || word.starts_with("pass")) {
         KeyName::Strong
     } else {
@@ -614,10 +674,24 @@ pub fn place(a: &Assignment) -> Place {
     let prev = a.before.last().copied();
     // Inside a path, an identifier, an address or a reference: `/passwd_1:`, `a::token`,
     // `@secret`, `$TOKEN`.
-    if matches!(
-        prev,
-        Some(b'/' | b'\\' | b':' | b'@' | b'#' | b'%' | b'~' | b'*' | b'!' | b'^' | b'$')
-    ) {
+    // A Ruby symbol key (`:api_key=>`) and PowerShell's `$env:NAME =` are assignments.
+    let ruby_symbol = prev == Some(b':')
+        && a.sep
+            .iter()
+            .filter(|b| !b.is_ascii_whitespace())
+            .take(2)
+            .eq(b"=>".iter());
+    let powershell_env =
+        a.before.len() >= 5 && a.before[a.before.len() - 5..].eq_ignore_ascii_case(b"$env:");
+    if !ruby_symbol
+        && !powershell_env
+        && matches!(
+            prev,
+            Some(
+                b'/' | b'\\' | b':' | b'@' | b'#' | b'%' | b'~' | b'*' | b'!' | b'^' | b'$' | b'['
+            )
+        )
+    {
         return Place::Not;
     }
     let is_quote = |b: &u8| *b == b'"' || *b == b'\'';
@@ -733,6 +807,13 @@ pub fn shape(value: &[u8]) -> Shape {
     // Relative paths and scopes: `AKIA…/20200617/us-east-1/s3/aws4_request`,
     // `build/libs/app.jar`: three or more `/` pieces, all but one of them plain.
     let pieces: Vec<&[u8]> = v.split(|&b| b == b'/').collect();
+    let lower_path = |p: &[u8]| {
+        p.iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(b))
+    };
+    if pieces.len() == 2 && pieces.iter().all(|p| !p.is_empty() && lower_path(p)) {
+        return Shape::Not;
+    }
     if pieces.len() >= 3 {
         let plain = |p: &[u8]| {
             p.len() <= 3
@@ -828,6 +909,19 @@ pub fn shape(value: &[u8]) -> Shape {
             return Shape::Not;
         }
     }
+    // A name made of words, perhaps with a short version or year: `grafana-admin-creds-v2`,
+    // `keycloak-db-2024`, `regcred-ghcr-2024` (a Kubernetes secret's name, not its value).
+    let pieces: Vec<&[u8]> = v
+        .split(|b| b"-_./".contains(b))
+        .filter(|p| !p.is_empty())
+        .collect();
+    if pieces.len() >= 2
+        && pieces.iter().all(|p| wordish(p) || p.len() <= 4)
+        && pieces.iter().filter(|p| wordish(p) && p.len() >= 3).count() >= 2
+        && !has(u8::is_ascii_uppercase)
+    {
+        return Shape::Not;
+    }
     // A word or words: `postgres`, `my-app-secret`, `nextToken`, `Bearer`.
     if wordish(v) {
         return if n >= 8
@@ -839,6 +933,33 @@ pub fn shape(value: &[u8]) -> Shape {
         } else {
             Shape::Not
         };
+    }
+    // Typed, not generated: runs of the alphabet or of digits (`abcdefgh…012345`,
+    // `abc123XYZ789def456`) fill half the value.
+    let steps = v
+        .windows(2)
+        .filter(|w| w[1] == w[0].wrapping_add(1))
+        .count();
+    if n >= 8 && steps * 2 >= n - 1 {
+        return Shape::Plain;
+    }
+    // Base64 of a JSON document or a URL is an encoded structure (a pagination cursor, a
+    // redirect), not random bytes.
+    if n >= 16 {
+        use base64::Engine as _;
+        let trimmed = v
+            .strip_suffix(b"==")
+            .or_else(|| v.strip_suffix(b"="))
+            .unwrap_or(v);
+        let engines = [
+            base64::engine::general_purpose::STANDARD_NO_PAD,
+            base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        ];
+        if let Some(d) = engines.iter().find_map(|e| e.decode(trimmed).ok()) {
+            if d.starts_with(b"{\"") || d.starts_with(b"[{") || d.starts_with(b"http") {
+                return Shape::Not;
+            }
+        }
     }
     let lower = has(u8::is_ascii_lowercase);
     let upper = has(u8::is_ascii_uppercase);
@@ -934,17 +1055,18 @@ pub fn assess_assignment(a: &Assignment) -> Option<(Confidence, Evidence)> {
     // A hex or UUID value is a digest's or an id's shape (`low` at most), unless the name says
     // which service issued it: many issue exactly such tokens (GitHub's classic 40 hex, Sauce
     // Labs' UUIDs); then `medium` at most.
-    let service = cap.is_some() && names_service(a.key);
-    let confidence = match cap {
-        Some(_) if service => confidence.min(Confidence::Medium),
-        Some(c) => confidence.min(c),
-        None => confidence,
+    let lifted = match cap {
+        None => None,
+        Some(_) if names_service(a.key) => Some(Evidence::KEY_NAMES_SERVICE),
+        Some(_) if names_secret(a.key) => Some(Evidence::KEY_NAMES_SECRET),
+        Some(_) => None,
     };
-    let ke = if service {
-        ke.with(Evidence::KEY_NAMES_SERVICE)
-    } else {
-        ke
+    let confidence = match (cap, lifted) {
+        (Some(_), Some(_)) => confidence.min(Confidence::Medium),
+        (Some(c), None) => confidence.min(c),
+        (None, _) => confidence,
     };
+    let ke = lifted.map_or(ke, |l| ke.with(l));
     let ve = if wordy {
         ve.with(Evidence::VALUE_PLACEHOLDER_WORD)
     } else {
@@ -987,6 +1109,23 @@ mod tests {
             ("monkey", NotTheValue),
             ("test_password_kwarg_works_for_password_auth", Identifier),
             ("next_page_token", NotTheValue),
+            ("existingSecret", NotTheValue),
+            ("imagePullSecrets", NotTheValue),
+            ("--starting-token", NotTheValue),
+            ("deltaToken", NotTheValue),
+            ("authenticity_token", NotTheValue),
+            ("SECRET_NAMESPACE", NotTheValue),
+            ("DB_PASS", Strong),
+            ("PASS", NotTheValue),
+            ("PGPASSWORD", Strong),
+            ("NGROK_AUTHTOKEN", Strong),
+            ("-Dapi.key", Strong),
+            ("MYSQL_PWD", Strong),
+            ("hashed_secret", NotTheValue),
+            ("SECRETS_CHECKSUM", NotTheValue),
+            ("GPG_PASSPHRASE", Strong),
+            ("-Djavax.net.ssl.keyStorePassword", Strong),
+            ("ORG_GRADLE_PROJECT_mavenCentralPassword", Strong),
             ("NextToken", NotTheValue),
             ("continuationToken", NotTheValue),
             ("csrf_token", NotTheValue),
@@ -1053,6 +1192,12 @@ mod tests {
             ),
             (a("", "token", " ", "is"), Not),
             (a("if ", "token", " == ", "x"), Not),
+            (a("{:", "api_key", "=>\"", "x"), Assignment),
+            (a("$env:", "AZURE_CLIENT_SECRET", " = \"", "x"), Assignment),
+            (
+                a("tests/test_x.py::test_parse_env[", "API_TOKEN", "=", "x"),
+                Not,
+            ),
         ];
         for (asg, want) in table {
             assert_eq!(
