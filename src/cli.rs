@@ -344,19 +344,30 @@ pub enum RulesCommand {
     },
 }
 
-/// `123`, `64K`, `50M`, `2G` (binary multiples).
+/// `123`, `64K`, `50M`, `2G`, also `64KB`, `50MiB`, `2GB` (binary multiples).
 pub fn parse_size(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    let (num, mult) = match s.chars().last() {
-        Some('k' | 'K') => (&s[..s.len() - 1], 1u64 << 10),
-        Some('m' | 'M') => (&s[..s.len() - 1], 1 << 20),
-        Some('g' | 'G') => (&s[..s.len() - 1], 1 << 30),
-        _ => (s, 1),
+    let t = s.trim();
+    let lower = t.to_ascii_lowercase();
+    let digits = lower.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let mult = match &lower[digits.len()..] {
+        "" | "b" => 1u64,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => {
+            return Err(format!(
+                "invalid size {t:?}: use a number with optional K, M or G (KB, MiB, ...)"
+            ))
+        }
     };
-    num.parse::<u64>()
+    digits
+        .trim()
+        .parse::<u64>()
         .ok()
         .and_then(|n| n.checked_mul(mult))
-        .ok_or_else(|| format!("invalid size {s:?}: use a number with optional K, M or G"))
+        .ok_or_else(|| {
+            format!("invalid size {t:?}: use a number with optional K, M or G (KB, MiB, ...)")
+        })
 }
 
 #[cfg(test)]
@@ -369,6 +380,10 @@ mod tests {
         assert_eq!(parse_size("4K").unwrap(), 4096);
         assert_eq!(parse_size("50m").unwrap(), 50 << 20);
         assert_eq!(parse_size("2G").unwrap(), 2 << 30);
+        assert_eq!(parse_size("10MB").unwrap(), 10 << 20);
+        assert_eq!(parse_size("10MiB").unwrap(), 10 << 20);
+        assert_eq!(parse_size("64kb").unwrap(), 64 << 10);
+        assert!(parse_size("10XB").is_err());
         assert!(parse_size("x").is_err());
         assert!(parse_size("-1").is_err());
     }

@@ -169,6 +169,14 @@ impl Config {
                 rules: a.rules,
             });
         }
+        for (id, e) in &file.rules.entropy {
+            if !(0.0..=8.0).contains(e) {
+                bail!(
+                    "{}: entropy for {id:?} must be a number from 0 to 8 bits per byte, not {e}",
+                    ctx()
+                );
+            }
+        }
         Ok(Config {
             source: Some(path.to_path_buf()),
             disable: file.rules.disable,

@@ -69,10 +69,11 @@ pub fn hex(bytes: &[u8]) -> String {
     s
 }
 
-/// A redacted form that lets a person recognise a secret without revealing it: a short
-/// prefix (the token's `type_` prefix, or `prefix_len` characters if the rule says so), an
-/// ellipsis, and the last four characters. Short secrets show less: under 12 characters only
-/// the prefix, under 8 nothing at all.
+/// A redacted form that lets a person recognise a secret without revealing it: the token's
+/// public format prefix (`ghp_`, `xoxb-`, `AKIA`: a rule's `redact_prefix`, or letters up to
+/// the first `_` or `-`), an ellipsis, and the last four characters. At most a third of the
+/// secret's own characters (after the prefix) is shown: a short secret shows only its prefix,
+/// and under 12 characters nothing of itself.
 pub fn redact(secret: &[u8], prefix_len: Option<usize>) -> String {
     // A PEM block: the header line names the key type and is not secret; the body is.
     if secret.starts_with(b"-----BEGIN ") {
@@ -88,15 +89,24 @@ pub fn redact(secret: &[u8], prefix_len: Option<usize>) -> String {
     }
     let prefix = match prefix_len {
         Some(p) => p.min(n / 3),
+        // A format prefix is letters (`ghp_`, `glpat-`, `sk_live_`); digits before a `-` are
+        // the secret's own (a UUID's first group).
         None => chars
             .iter()
             .take(12)
             .position(|&c| c == '_' || c == '-')
-            .map_or(0, |i| i + 1)
-            .min(n / 2),
+            .filter(|&i| {
+                chars[..i]
+                    .iter()
+                    .all(|c| c.is_ascii_alphabetic() || *c == '_')
+            })
+            .map(|i| i + 1)
+            .filter(|&p| p <= n / 3)
+            .unwrap_or(0),
     };
     let head: String = chars[..prefix].iter().collect();
-    if n < 12 {
+    let own = n - prefix;
+    if own < 12 {
         return format!("{head}…");
     }
     let tail: String = chars[n - 4..].iter().collect();
@@ -242,7 +252,8 @@ impl Finding {
             severity: rule.severity,
             confidence: rule.confidence,
             remediation: rule.remediation.clone(),
-            redact_prefix: rule.redact_prefix,
+            // A catch-all rule's value has no public prefix: all of it is secret.
+            redact_prefix: rule.redact_prefix.or(rule.generic.then_some(0)),
             fingerprint: fingerprint(&rule.id, &secret),
             secret: Secret::new(secret),
             entropy: 0.0,
@@ -315,8 +326,16 @@ mod tests {
         );
         assert_eq!(redact(b"AKIAZ7Q3K2M4N5P6WXYZ", Some(4)), "AKIA…WXYZ");
         assert_eq!(redact(b"hunter2", None), "…");
-        assert_eq!(redact(b"pass_word1", None), "pass_…");
+        // At most a third of a secret shows.
+        assert_eq!(redact(b"pass_word1", None), "…");
+        assert_eq!(redact(b"hunter2-abcd", Some(0)), "…abcd");
+        assert_eq!(redact(b"hunter2-abcd", None), "…abcd");
         assert_eq!(redact(b"plainsecretvalue", None), "…alue");
+        assert_eq!(
+            redact(b"a035343f-e922-40b3-aa3c-06b3ea635c48", None),
+            "…5c48"
+        );
+        assert_eq!(redact(b"zaM3ywFV", Some(0)), "…");
         assert_eq!(
             redact(
                 b"-----BEGIN RSA PRIVATE KEY-----\nMIIEsecret\n-----END RSA PRIVATE KEY-----",

@@ -333,7 +333,22 @@ impl<'e> Scanner<'e> {
         }
         match circleci_step_text(&raw) {
             Ok(step) => Ok(step),
-            Err(e) => Err((raw, Some(e.to_string()))),
+            // serde's message can quote the input (a secret among it): say only what kind
+            // of error and where.
+            Err(e) => {
+                let why = format!(
+                    "{} error at line {} column {}",
+                    match e.classify() {
+                        serde_json::error::Category::Io => "read",
+                        serde_json::error::Category::Syntax => "syntax",
+                        serde_json::error::Category::Data => "shape",
+                        serde_json::error::Category::Eof => "unexpected end",
+                    },
+                    e.line(),
+                    e.column()
+                );
+                Err((raw, Some(why)))
+            }
         }
     }
 

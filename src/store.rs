@@ -77,10 +77,10 @@ fn create_private(_: &Path) -> Result<()> {
 impl Store {
     /// Open or create the datastore at `path`.
     pub fn open(path: &Path, store_secrets: bool) -> Result<Store> {
-        if store_secrets {
-            create_private(path)
-                .with_context(|| format!("cannot create {} with mode 0600", path.display()))?;
-        }
+        // Mode 0600 always: even without --store-secrets the file holds an unsalted SHA-256 of
+        // each secret, which brute-forces quickly for short passwords.
+        create_private(path)
+            .with_context(|| format!("cannot create {} with mode 0600", path.display()))?;
         let db = Connection::open(path)
             .with_context(|| format!("cannot open datastore {}", path.display()))?;
         db.execute_batch(
@@ -98,6 +98,47 @@ impl Store {
                PRIMARY KEY (fingerprint, location));",
         )
         .with_context(|| format!("{} is not a cisleuth datastore", path.display()))?;
+        Ok(Store { db, store_secrets })
+    }
+
+    /// Open a datastore a scan wrote, for reading or triage: a missing path is an error (a
+    /// typo must not read as "0 findings"), and so is a file that is not a cisleuth
+    /// datastore (a resume state file, say).
+    pub fn open_existing(path: &Path) -> Result<Store> {
+        if !path.is_file() {
+            bail!(
+                "no datastore at {}: give the file a scan wrote with --datastore",
+                path.display()
+            );
+        }
+        let db = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .or_else(|_| Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY))
+        .with_context(|| format!("cannot open datastore {}", path.display()))?;
+        let _ = db.execute_batch("PRAGMA busy_timeout = 5000;");
+        let tables: i64 = db
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('findings', 'occurrences')",
+                [],
+                |r| r.get(0),
+            )
+            .with_context(|| format!("{} is not a cisleuth datastore", path.display()))?;
+        if tables != 2 {
+            bail!(
+                "{} is not a cisleuth datastore (a --state file is not one either)",
+                path.display()
+            );
+        }
+        let store_secrets = db
+            .query_row(
+                "SELECT count(*) FROM findings WHERE secret IS NOT NULL",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n > 0)
+            .unwrap_or(false);
         Ok(Store { db, store_secrets })
     }
 

@@ -7,7 +7,7 @@ use tempfile::TempDir;
 
 use crate::util::*;
 
-fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+pub(crate) fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
     let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
     for (name, data) in files {
         w.start_file(*name, zip::write::SimpleFileOptions::default())
@@ -17,7 +17,7 @@ fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
     w.finish().unwrap().into_inner()
 }
 
-fn tar_gz_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+pub(crate) fn tar_gz_of(files: &[(&str, &[u8])]) -> Vec<u8> {
     let mut b = tar::Builder::new(flate2::write::GzEncoder::new(
         Vec::new(),
         flate2::Compression::default(),

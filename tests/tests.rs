@@ -13,6 +13,7 @@ mod circleci;
 mod decoders;
 mod forms;
 mod gates;
+mod integrity;
 mod output;
 mod rules;
 mod scan;

@@ -64,6 +64,15 @@ pub(crate) fn prepare(a: &CircleCiArgs) -> Result<Prepared> {
         .as_deref()
         .map(|s| circleci::parse_time(s, true))
         .transpose()?;
+    if let (Some(s), Some(u)) = (since, until) {
+        if s > u {
+            bail!(
+                "--since {} is after --until {}: the window is empty",
+                a.since.as_deref().unwrap_or(""),
+                a.until.as_deref().unwrap_or("")
+            );
+        }
+    }
     let finished = match &a.state {
         Some(p) => State::open(p)?.finished_jobs()?,
         None => Default::default(),

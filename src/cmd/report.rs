@@ -147,7 +147,7 @@ fn file_tickets(a: &ReportArgs, store: &Store, found: &[Stored]) -> Result<usize
 
 /// Run `report`.
 pub fn report(a: ReportArgs) -> Result<ExitCode> {
-    let store = Store::open(&a.datastore, false)?;
+    let store = Store::open_existing(&a.datastore)?;
     let mut status = a.status.clone();
     if a.to.is_some() && status.is_empty() {
         // Tickets are for new secrets unless the user says otherwise.
@@ -293,7 +293,7 @@ pub fn report(a: ReportArgs) -> Result<ExitCode> {
 
 /// Run `triage`.
 pub fn triage(a: TriageArgs) -> Result<ExitCode> {
-    let store = Store::open(&a.datastore, false)?;
+    let store = Store::open_existing(&a.datastore)?;
     let fp = store.resolve(&a.fingerprint)?;
     store.triage(&fp, &a.status, a.note.as_deref())?;
     eprintln!("cisleuth: {fp} is now {}", a.status);

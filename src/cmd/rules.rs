@@ -1,5 +1,6 @@
 //! `cisleuth rules list` and `cisleuth rules check`.
 
+use std::io::{self, Write};
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -7,6 +8,16 @@ use anyhow::Result;
 use crate::cli::RulesCommand;
 use crate::detect::check::check;
 use crate::rules;
+
+/// The reader of a listing went away (`rules list | head -1`): stop quietly; any other
+/// write error is an error.
+fn gone(e: io::Error) -> Result<ExitCode> {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        Err(anyhow::Error::new(e).context("cannot write the rule list"))
+    }
+}
 
 /// Run a `rules` subcommand.
 pub fn run(cmd: RulesCommand) -> Result<ExitCode> {
@@ -24,13 +35,21 @@ pub fn run(cmd: RulesCommand) -> Result<ExitCode> {
                         })
                     })
                     .collect();
-                println!("{}", serde_json::to_string_pretty(&list)?);
+                let out = serde_json::to_string_pretty(&list)?;
+                if let Err(e) = writeln!(io::stdout().lock(), "{out}") {
+                    return gone(e);
+                }
             } else {
+                let mut out = io::stdout().lock();
                 for r in &set {
-                    println!(
+                    let line = writeln!(
+                        out,
                         "{:<40} {:<9} {:<7} {}",
                         r.id, r.severity, r.confidence, r.name
                     );
+                    if let Err(e) = line {
+                        return gone(e);
+                    }
                 }
                 eprintln!("cisleuth: {} rules", set.len());
             }

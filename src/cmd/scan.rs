@@ -286,7 +286,9 @@ fn write_all(
                     }
                     // The datastore keeps every finding, known or not: it is the record.
                     if let Some(store) = &setup.store {
+                        // A finding the datastore did not keep is a scan that is not complete.
                         if let Err(e) = store.record(f) {
+                            s.errors += 1;
                             say(format!("cisleuth: error: datastore: {e:#}"));
                         }
                     }
@@ -386,9 +388,12 @@ fn write_all(
 }
 
 fn scan_paths(run: &Run, paths: &[std::path::PathBuf], tx: &SyncSender<Msg>) {
+    use std::os::unix::fs::FileTypeExt;
     paths
         .iter()
-        .flat_map(|p| walkdir::WalkDir::new(p).follow_links(false).into_iter())
+        // Links are followed (a link named on the command line or found in a folder is
+        // something the user asked to scan); walkdir detects loops.
+        .flat_map(|p| walkdir::WalkDir::new(p).follow_links(true).into_iter())
         .par_bridge()
         .for_each_init(
             || Scanner::new(&run.engine, &run.decoders, run.options.clone()),
@@ -396,21 +401,156 @@ fn scan_paths(run: &Run, paths: &[std::path::PathBuf], tx: &SyncSender<Msg>) {
                 if run.stop.load(Ordering::Relaxed) {
                     return;
                 }
-                match entry {
+                let entry = match entry {
+                    // A link back up the tree: everything below it is scanned once already.
+                    Err(e) if e.loop_ancestor().is_some() => {
+                        let _ = tx.send(Msg::Note(format!(
+                            "{}: a link back to a folder being scanned; not scanned twice",
+                            e.path()
+                                .map(|p| p.display().to_string())
+                                .unwrap_or_default()
+                        )));
+                        return;
+                    }
                     Err(e) => {
                         let _ = tx.send(Msg::Error(walk_error(&e)));
+                        return;
                     }
-                    Ok(entry) if entry.file_type().is_file() => {
-                        if !run.options.policy.ignored(entry.path()) {
-                            scan_file(run, scanner, entry.path(), tx);
-                        }
-                    }
-                    // Folders are walked; links inside them are not followed (a link can
-                    // point back up the tree or outside it).
-                    Ok(_) => {}
+                    Ok(entry) => entry,
+                };
+                let ft = entry.file_type();
+                if ft.is_dir() || run.options.policy.ignored(entry.path()) {
+                    return;
+                }
+                if ft.is_file() {
+                    scan_file(run, scanner, entry.path(), tx);
+                } else if ft.is_fifo() || ft.is_char_device() {
+                    // A pipe (`<(cmd)`, a FIFO) or a device: read as a stream, at most
+                    // --max-file-size of it (a device such as /dev/zero never ends).
+                    scan_path_stream(run, scanner, entry.path(), tx);
+                } else {
+                    let _ = tx.send(Msg::Error(format!(
+                        "{}: not a regular file, folder, FIFO or character device; not scanned",
+                        entry.path().display()
+                    )));
                 }
             },
         );
+}
+
+/// A FIFO, process substitution or character device named as a path.
+fn scan_path_stream(run: &Run, scanner: &mut Scanner<'_>, path: &Path, tx: &SyncSender<Msg>) {
+    let name = path.display().to_string();
+    match File::open(path) {
+        Ok(f) => {
+            let origin = Arc::new(Origin::File { path: name.clone() });
+            let capped = Capped {
+                inner: f,
+                left: run.max_file_size,
+                limit: run.max_file_size,
+            };
+            scan_stream(run, scanner, capped, &name, &origin, false, tx);
+        }
+        Err(e) => {
+            let _ = tx.send(Msg::Error(format!("{name}: {e}")));
+        }
+    }
+}
+
+/// A reader that fails once more than `limit` bytes were asked of it: a stream named as a
+/// path is read up to --max-file-size, and the rest is reported, not silently dropped.
+struct Capped<R> {
+    inner: R,
+    left: u64,
+    limit: u64,
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.left == 0 {
+            // Is there more? One byte tells.
+            let mut probe = [0u8; 1];
+            return match self.inner.read(&mut probe)? {
+                0 => Ok(0),
+                _ => Err(io::Error::other(format!(
+                    "longer than --max-file-size ({} bytes); the rest was not read",
+                    self.limit
+                ))),
+            };
+        }
+        let n = buf.len().min(self.left.min(usize::MAX as u64) as usize);
+        let got = self.inner.read(&mut buf[..n])?;
+        self.left -= got as u64;
+        Ok(got)
+    }
+}
+
+/// Scan a stream (stdin, a FIFO): an archive in it (zip, tar, or a tar inside gzip, bzip2 or
+/// xz) is read into memory, at most --max-file-size, and walked member by member like the
+/// same archive on disk; anything else streams into the scanner (decompressed if it is a
+/// compressed stream).
+fn scan_stream(
+    run: &Run,
+    scanner: &mut Scanner<'_>,
+    reader: impl Read,
+    name: &str,
+    origin: &Arc<Origin>,
+    immediate: bool,
+    tx: &SyncSender<Msg>,
+) {
+    let mut reader = BufReader::with_capacity(READ_SIZE, reader);
+    let kind = match reader.fill_buf() {
+        Ok(head) => archive::sniff(name, head),
+        Err(_) => archive::Kind::Plain,
+    };
+    match kind {
+        archive::Kind::Plain => scan_input(run, scanner, reader, origin, immediate, tx),
+        archive::Kind::Compressed(codec) => {
+            // A compressed stream: a tar inside it is an archive, anything else is text.
+            let mut inner = BufReader::with_capacity(READ_SIZE, codec.reader(reader));
+            let tar = match inner.fill_buf() {
+                Ok(head) => archive::sniff(name, head) != archive::Kind::Plain,
+                Err(_) => false,
+            };
+            if tar {
+                buffer_and_walk(run, scanner, &mut inner, name, tx);
+            } else {
+                scan_input(run, scanner, inner, origin, immediate, tx);
+            }
+        }
+        _ => buffer_and_walk(run, scanner, &mut reader, name, tx),
+    }
+}
+
+/// Read an archive from a stream into memory (at most --max-file-size) and walk it.
+fn buffer_and_walk(
+    run: &Run,
+    scanner: &mut Scanner<'_>,
+    reader: &mut dyn Read,
+    name: &str,
+    tx: &SyncSender<Msg>,
+) {
+    let mut bytes = Vec::new();
+    if let Err(e) = reader
+        .take(run.max_file_size.saturating_add(1))
+        .read_to_end(&mut bytes)
+    {
+        let _ = tx.send(Msg::Error(format!("{name}: {e}")));
+        return;
+    }
+    if bytes.len() as u64 > run.max_file_size {
+        let _ = tx.send(Msg::Skipped(format!(
+            "{name}: an archive longer than --max-file-size {}; not scanned",
+            run.max_file_size
+        )));
+        return;
+    }
+    let member_origin = |member: &str| {
+        Arc::new(Origin::File {
+            path: member.to_string(),
+        })
+    };
+    scan_archive(run, scanner, name, &bytes, name, &member_origin, tx);
 }
 
 fn walk_error(e: &walkdir::Error) -> String {
@@ -577,11 +717,11 @@ fn tell_not_scanned(outcome: &crate::scan::Outcome, name: &str, tx: &SyncSender<
 fn scan_stdin(run: &Run, tx: &SyncSender<Msg>) {
     let mut scanner = Scanner::new(&run.engine, &run.decoders, run.options.clone());
     let stdin = io::stdin();
-    let reader = BufReader::with_capacity(64 * 1024, stdin.lock());
-    scan_input(
+    scan_stream(
         run,
         &mut scanner,
-        reader,
+        stdin.lock(),
+        "<stdin>",
         &Arc::new(Origin::Stdin),
         true,
         tx,

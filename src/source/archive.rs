@@ -379,7 +379,12 @@ impl<'f> Walker<'f> {
                     return;
                 }
             };
-            if !entry.header().entry_type().is_file() {
+            // Every member that carries data is scanned as a file, whatever its type says:
+            // GNU tar extracts contiguous (`7`) and unknown types as regular files, and data
+            // hidden behind a directory, link or FIFO header is data all the same. Reading
+            // it also counts it against the budget (a directory "holding" 1 TiB is a bomb).
+            let kind = entry.header().entry_type();
+            if !kind.is_file() && entry.size() == 0 {
                 continue;
             }
             let member = entry
@@ -431,6 +436,39 @@ mod tests {
         w.walk(name, bytes);
         let errors = w.errors;
         (seen, errors)
+    }
+
+    #[test]
+    fn tar_members_of_every_type_that_carries_data_are_scanned() {
+        let mut b = tar::Builder::new(Vec::new());
+        for (i, t) in [b'0', b'7', b'Z', b'D', b'V', b'1', b'6']
+            .iter()
+            .enumerate()
+        {
+            let data = format!("member {i} of type {}", *t as char);
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::new(*t));
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append_data(&mut h, format!("m{i}"), data.as_bytes())
+                .unwrap();
+        }
+        // A directory and a symlink without data are not inputs.
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_size(0);
+        h.set_cksum();
+        b.append_data(&mut h, "dir/", &[][..]).unwrap();
+        let (seen, errors) = walk("t.tar", &b.into_inner().unwrap(), Limits::default());
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(
+            seen.len(),
+            7,
+            "{:?}",
+            seen.iter().map(|s| &s.0).collect::<Vec<_>>()
+        );
+        assert!(seen.iter().all(|(_, data)| data.starts_with(b"member ")));
     }
 
     #[test]
