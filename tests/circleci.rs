@@ -463,10 +463,16 @@ fn resume_after_kill_loses_nothing_and_repeats_nothing() {
         fetched_second < jobs,
         "re-run fetched {fetched_second} of {jobs} jobs"
     );
-    // A third run has nothing left to do.
+    // A third run has nothing left to print, but the earlier findings still stand (exit 1,
+    // as docs/OUTPUT.md says).
     let o = scan(&fake, &args);
     assert!(jsonl(&o).is_empty());
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("reported by an earlier run"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -518,4 +524,72 @@ fn ureq_like(base: &str, path: &str, token: Option<&str>) -> (u16, String) {
         .map(|(_, b)| b.to_string())
         .unwrap_or_default();
     (status, body)
+}
+
+#[test]
+fn a_rerun_reports_what_earlier_runs_found_and_lost_output_is_not_recorded() {
+    let (cfg, planted) = generate(1, 2, 1, 3, true);
+    let fake = Fake::start(cfg);
+    let dir = tempfile::TempDir::new().unwrap();
+    let state = dir.path().join("scan.state");
+    let args = [
+        "--project",
+        "gh/acme/svc0",
+        "--state",
+        state.to_str().unwrap(),
+    ];
+    // The output fails (a full disk): exit 2, and nothing is recorded as reported or finished.
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let o = cmd(&fake, &args).stdout(full).output().unwrap();
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("cannot write output"), "{}", stderr(&o));
+    // So the re-run reports everything.
+    let o = scan(&fake, &args);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let map = by_secret(&jsonl(&o));
+    assert!(
+        planted.iter().all(|p| map.contains_key(&p.secret)),
+        "{}",
+        stderr(&o)
+    );
+    // A third run has nothing new to print, but what was found still stands: exit 1.
+    let o = scan(&fake, &args);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(jsonl(&o).is_empty());
+    assert!(
+        stderr(&o).contains(&format!(
+            "{} finding(s) reported by an earlier run",
+            planted.len()
+        )),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn one_document_formats_record_findings_only_once_written() {
+    let (cfg, planted) = generate(1, 1, 1, 3, true);
+    let fake = Fake::start(cfg);
+    let dir = tempfile::TempDir::new().unwrap();
+    let state = dir.path().join("scan.state");
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let args = [
+        "--project",
+        "gh/acme/svc0",
+        "--state",
+        state.to_str().unwrap(),
+        "--format",
+        "junit",
+    ];
+    let o = cmd(&fake, &args).stdout(full).output().unwrap();
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    let o = scan(&fake, &args[..4]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert_eq!(by_secret(&jsonl(&o)).len(), planted.len(), "{}", stderr(&o));
 }

@@ -186,6 +186,10 @@ pub fn run(cmd: ScanCommand) -> Result<ExitCode> {
     }
     let pool = pool.build().context("cannot start worker threads")?;
     let mut source_result = Ok(None);
+    let state_path = match &cmd {
+        ScanCommand::CircleCi(a) => a.state.clone(),
+        _ => None,
+    };
     match cmd {
         ScanCommand::Path { paths, .. } => pool.install(|| scan_paths(&run, &paths, &tx)),
         ScanCommand::Stdin { .. } => scan_stdin(&run, &tx),
@@ -200,6 +204,21 @@ pub fn run(cmd: ScanCommand) -> Result<ExitCode> {
     if let Some((jobs, skipped, stats)) = &source_stats {
         counts.jobs = Some(*jobs);
         counts.jobs_already_scanned = *skipped;
+        // Jobs an earlier run finished are not fetched again, but what it reported in them
+        // still stands: the re-run says so and exits 1 (docs/OUTPUT.md).
+        if *skipped > 0 {
+            if let Some(path) = &state_path {
+                let earlier = crate::source::circleci::state::State::open(path)
+                    .and_then(|st| st.reported_in_finished_jobs());
+                match earlier {
+                    Ok(n) => {
+                        counts.previously_reported += n;
+                        counts.failing += n;
+                    }
+                    Err(e) => eprintln!("cisleuth: error: state file: {e:#}"),
+                }
+            }
+        }
         counts.requests = Some(stats.requests);
         if !opts.quiet && (stats.retries > 0 || stats.rate_limited > 0) {
             eprintln!(
@@ -212,7 +231,9 @@ pub fn run(cmd: ScanCommand) -> Result<ExitCode> {
     if !opts.quiet {
         eprintln!("cisleuth: {}", counts.line());
     }
-    let code = if counts.failing > 0 {
+    let code = if counts.output_failed {
+        exit::ERROR
+    } else if counts.failing > 0 {
         exit::FINDINGS
     } else if counts.errors > 0 || counts.skipped > 0 {
         exit::ERROR
@@ -263,18 +284,29 @@ fn write_all(
         Some(pb) => pb.suspend(|| eprintln!("{line}")),
         None => eprintln!("{line}"),
     };
-    // The first write error stops all output (and the workers); a closed pipe is not an error.
+    // The first write error stops all output (and the workers), and the scan ends with exit
+    // 2: what was not written was not reported, and with --state it is not recorded either.
     let check = |r: io::Result<()>, out_ok: &mut bool, s: &mut Summary| {
         if let Err(e) = r {
             if std::mem::replace(out_ok, false) {
                 run.stop.store(true, Ordering::Relaxed);
-                if e.kind() != io::ErrorKind::BrokenPipe {
-                    say(format!("cisleuth: error: cannot write output: {e}"));
-                    s.errors += 1;
+                s.output_failed = true;
+                if e.kind() == io::ErrorKind::BrokenPipe {
+                    say(
+                        "cisleuth: error: the output was closed by its reader; scan stopped".into(),
+                    );
+                } else {
+                    say(format!(
+                        "cisleuth: error: cannot write output, scan stopped: {e}"
+                    ));
                 }
             }
         }
     };
+    // Occurrences of a one-document format (JSON, SARIF, JUnit) are recorded as reported only
+    // once the document is written.
+    let deferred = !report.durable_per_finding();
+    let mut pending: Vec<(String, String)> = Vec::new();
     let mut jobs_done = 0u64;
     for msg in rx {
         match msg {
@@ -319,14 +351,19 @@ fn write_all(
                         check(report.finding(f), &mut out_ok, &mut s);
                     }
                     // With a state file, a finding is recorded only once it is out of our
-                    // buffers: a kill between the two repeats it on resume, never loses it.
-                    if let (Some(state), Some(key)) = (&setup.state, &key) {
-                        if out_ok {
+                    // buffers (for a one-document format, once the document is written): a
+                    // kill between the two repeats it on resume, never loses it.
+                    if let (Some(state), Some(key)) = (&setup.state, key) {
+                        let job = job_key(f);
+                        if deferred {
+                            pending.push((key, job));
+                        } else if out_ok {
                             check(report.flush(), &mut out_ok, &mut s);
-                        }
-                        let job = f.location.origin.display_name();
-                        if let Err(e) = state.record_occurrence(key, &job) {
-                            say(format!("cisleuth: error: state file: {e:#}"));
+                            if out_ok {
+                                if let Err(e) = state.record_occurrence(&key, &job) {
+                                    say(format!("cisleuth: error: state file: {e:#}"));
+                                }
+                            }
                         }
                     }
                 }
@@ -357,7 +394,11 @@ fn write_all(
             }
             Msg::JobDone { key, complete } => {
                 jobs_done += 1;
-                if complete {
+                // A job whose findings could not be written is not finished: a re-run must
+                // report them. For one-document formats, jobs are finished with the document.
+                if complete && out_ok && deferred {
+                    pending.push((String::new(), key));
+                } else if complete && out_ok {
                     if let Some(state) = &setup.state {
                         if let Err(e) = state.finish_job(&key) {
                             say(format!("cisleuth: error: state file: {e:#}"));
@@ -384,7 +425,28 @@ fn write_all(
     if out_ok {
         check(report.finish(&s), &mut out_ok, &mut s);
     }
+    if let (Some(state), true) = (&setup.state, out_ok) {
+        for (key, job) in pending {
+            let done = if key.is_empty() {
+                state.finish_job(&job)
+            } else {
+                state.record_occurrence(&key, &job).map(|_| ())
+            };
+            if let Err(e) = done {
+                say(format!("cisleuth: error: state file: {e:#}"));
+            }
+        }
+    }
     s
+}
+
+/// The resume-state key of the job a finding belongs to (`project/number`), so a re-run that
+/// skips the job can still count its findings; other inputs are named as they are shown.
+fn job_key(f: &Finding) -> String {
+    match &*f.location.origin {
+        Origin::CircleCi(p) => format!("{}/{}", p.project, p.job_number),
+        o => o.display_name(),
+    }
 }
 
 fn scan_paths(run: &Run, paths: &[std::path::PathBuf], tx: &SyncSender<Msg>) {

@@ -176,6 +176,9 @@ impl<W: Write + Send> Report for Sarif<W> {
         self.out.flush()
     }
 
+    fn durable_per_finding(&self) -> bool {
+        false
+    }
     fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
     }
@@ -334,6 +337,9 @@ impl<W: Write + Send> Report for Junit<W> {
         self.out.flush()
     }
 
+    fn durable_per_finding(&self) -> bool {
+        false
+    }
     fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
     }

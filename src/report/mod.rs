@@ -54,6 +54,10 @@ pub struct Summary {
     /// exit code.
     #[serde(skip)]
     pub failing: u64,
+    /// The output could not be written (or its reader went away): the scan stopped and its
+    /// exit code is 2 whatever was found.
+    #[serde(skip)]
+    pub output_failed: bool,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -138,6 +142,12 @@ pub trait Report: Send {
     fn finish(&mut self, summary: &Summary) -> io::Result<()>;
     /// Make what was written so far visible (streaming inputs).
     fn flush(&mut self) -> io::Result<()>;
+    /// Whether a finding is in the output once `flush` returns (JSONL, CSV, human); `false`
+    /// for one-document formats (JSON, SARIF, JUnit), whose findings exist only once
+    /// `finish` has written the document.
+    fn durable_per_finding(&self) -> bool {
+        true
+    }
 }
 
 /// The JSON object of one finding (the JSONL line and the JSON array element).
@@ -246,6 +256,9 @@ impl<W: Write + Send> Report for Json<W> {
         serde_json::to_writer(&mut self.out, &s)?;
         self.out.write_all(b"}\n")?;
         self.out.flush()
+    }
+    fn durable_per_finding(&self) -> bool {
+        false
     }
     fn flush(&mut self) -> io::Result<()> {
         self.out.flush()

@@ -56,6 +56,17 @@ impl State {
         Ok(n == 1)
     }
 
+    /// Occurrences recorded in jobs that are finished (what a re-run that skips those jobs
+    /// reported earlier).
+    pub fn reported_in_finished_jobs(&self) -> Result<u64> {
+        let n: i64 = self.db.query_row(
+            "SELECT count(*) FROM occurrences WHERE job IN (SELECT key FROM jobs)",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(n.max(0) as u64)
+    }
+
     /// Whether an occurrence was recorded by this or an earlier run.
     pub fn is_recorded(&self, key: &str) -> Result<bool> {
         Ok(self
