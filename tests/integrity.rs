@@ -38,13 +38,28 @@ fn links_to_files_and_folders_of_links_are_scanned() {
 }
 
 #[test]
-fn a_link_loop_is_scanned_once_and_a_broken_link_is_an_error() {
+fn links_to_folders_inside_a_tree_are_not_followed_and_a_broken_link_is_an_error() {
     let dir = TempDir::new().unwrap();
+    let tok = gh_token("ghp", 45);
     write(&dir, "a/clean.log", b"nothing here\n");
+    write(
+        &dir,
+        "outside/secret.log",
+        format!("token {tok}\n").as_bytes(),
+    );
+    // A loop, and a link out of the tree (as a checked-out repository could hold `evil -> /`).
     symlink(dir.path().join("a"), dir.path().join("a/again")).unwrap();
+    symlink(dir.path().join("outside"), dir.path().join("a/out")).unwrap();
     let o = scan_jsonl(&[&dir.path().join("a")], &[]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    assert!(stderr(&o).contains("not scanned twice"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("a link to a folder; not followed"),
+        "{}",
+        stderr(&o)
+    );
+    // Named on the command line, a link to a folder is walked.
+    let o = scan_jsonl(&[&dir.path().join("a/out")], &[]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
     symlink(dir.path().join("gone.log"), dir.path().join("a/broken.log")).unwrap();
     let o = scan_jsonl(&[&dir.path().join("a")], &[]);
     assert_eq!(

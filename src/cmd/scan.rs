@@ -453,9 +453,11 @@ fn scan_paths(run: &Run, paths: &[std::path::PathBuf], tx: &SyncSender<Msg>) {
     use std::os::unix::fs::FileTypeExt;
     paths
         .iter()
-        // Links are followed (a link named on the command line or found in a folder is
-        // something the user asked to scan); walkdir detects loops.
-        .flat_map(|p| walkdir::WalkDir::new(p).follow_links(true).into_iter())
+        // Links to files are followed (a link is something the user asked to scan); links to
+        // folders inside a tree are not (a link to `/` in a checked-out repository must not
+        // turn a pre-merge scan into a scan of the runner), but a folder named on the command
+        // line through a link is walked.
+        .flat_map(|p| walkdir::WalkDir::new(p).follow_root_links(true).into_iter())
         .par_bridge()
         .for_each_init(
             || Scanner::new(&run.engine, &run.decoders, run.options.clone()),
@@ -464,36 +466,50 @@ fn scan_paths(run: &Run, paths: &[std::path::PathBuf], tx: &SyncSender<Msg>) {
                     return;
                 }
                 let entry = match entry {
-                    // A link back up the tree: everything below it is scanned once already.
-                    Err(e) if e.loop_ancestor().is_some() => {
-                        let _ = tx.send(Msg::Note(format!(
-                            "{}: a link back to a folder being scanned; not scanned twice",
-                            e.path()
-                                .map(|p| p.display().to_string())
-                                .unwrap_or_default()
-                        )));
-                        return;
-                    }
                     Err(e) => {
                         let _ = tx.send(Msg::Error(walk_error(&e)));
                         return;
                     }
                     Ok(entry) => entry,
                 };
-                let ft = entry.file_type();
-                if ft.is_dir() || run.options.policy.ignored(entry.path()) {
+                let path = entry.path();
+                if run.options.policy.ignored(path) {
+                    return;
+                }
+                let ft = if entry.path_is_symlink() {
+                    match std::fs::metadata(path) {
+                        Ok(m) if m.is_dir() => {
+                            let _ = tx.send(Msg::Note(format!(
+                                "{}: a link to a folder; not followed (name the folder to scan it)",
+                                path.display()
+                            )));
+                            return;
+                        }
+                        Ok(m) => m.file_type(),
+                        Err(e) => {
+                            let _ = tx.send(Msg::Error(format!(
+                                "{}: a link that cannot be followed: {e}",
+                                path.display()
+                            )));
+                            return;
+                        }
+                    }
+                } else {
+                    entry.file_type()
+                };
+                if ft.is_dir() {
                     return;
                 }
                 if ft.is_file() {
-                    scan_file(run, scanner, entry.path(), tx);
+                    scan_file(run, scanner, path, tx);
                 } else if ft.is_fifo() || ft.is_char_device() {
                     // A pipe (`<(cmd)`, a FIFO) or a device: read as a stream, at most
                     // --max-file-size of it (a device such as /dev/zero never ends).
-                    scan_path_stream(run, scanner, entry.path(), tx);
+                    scan_path_stream(run, scanner, path, tx);
                 } else {
                     let _ = tx.send(Msg::Error(format!(
                         "{}: not a regular file, folder, FIFO or character device; not scanned",
-                        entry.path().display()
+                        path.display()
                     )));
                 }
             },
