@@ -208,6 +208,11 @@ pub struct CircleCiArgs {
     /// `RateLimit-Reset`; a longer or malformed value is cut to this.
     #[arg(long, default_value_t = 300, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=86400))]
     pub max_retry_wait: u64,
+    /// Most pages read from one listing (pipelines of a project, jobs of a workflow; 20 to
+    /// 100 items a page). A longer listing, or a server repeating pages, is cut here and the
+    /// scan is incomplete.
+    #[arg(long, default_value_t = 20_000, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_pages: u64,
     /// Do not download and scan artifacts.
     #[arg(long)]
     pub no_artifacts: bool,

@@ -3,6 +3,10 @@
 //! headers, safe for any value a hostile or broken server sends, and capped, so a server
 //! cannot stall a scan for days or crash it with `Retry-After: 1e20`.
 //!
+//! And how a URL is shown in a message: a presigned storage link (a step's output, an
+//! artifact behind a redirect) carries its signature in the query, and the link is a
+//! credential until it expires, so messages show such parameters as `…`.
+//!
 //! A leaf module: it imports nothing of the crate.
 
 use std::time::{Duration, SystemTime};
@@ -43,6 +47,48 @@ pub fn retry_wait(headers: &HeaderMap, now: SystemTime, cap: Duration) -> Option
         })
 }
 
+/// `url` for a message: the values of query parameters that can grant access (signatures,
+/// credentials, tokens, keys) and any password in the authority replaced by `…`. A string
+/// that is not a URL is shown without its query.
+pub fn shown_url(url: &str) -> String {
+    let Ok(mut u) = url::Url::parse(url) else {
+        return url.split('?').next().unwrap_or(url).to_string();
+    };
+    if u.password().is_some() {
+        let _ = u.set_password(Some("…"));
+    }
+    let sensitive = |k: &str| {
+        let k = k.to_ascii_lowercase();
+        [
+            "sig",
+            "credential",
+            "token",
+            "key",
+            "secret",
+            "password",
+            "auth",
+            "security",
+        ]
+        .iter()
+        .any(|w| k.contains(w))
+    };
+    if u.query_pairs().any(|(k, _)| sensitive(&k)) {
+        let kept: Vec<String> = u
+            .query_pairs()
+            .map(|(k, v)| {
+                if sensitive(&k) {
+                    format!("{k}=…")
+                } else {
+                    format!("{k}={v}")
+                }
+            })
+            .collect();
+        u.set_query(None);
+        return format!("{u}?{}", kept.join("&"));
+    }
+    u.to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,5 +125,22 @@ mod tests {
             assert_eq!(got, want, "{name}: {v}");
         }
         assert_eq!(retry_wait(&HeaderMap::new(), now, cap), None);
+    }
+
+    #[test]
+    fn urls_in_messages_lose_their_signatures() {
+        let presigned = "https://circle-production-action-output.s3.amazonaws.com/abc?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIA%2F20230104&X-Amz-Expires=431999&X-Amz-Signature=01c9f00d&X-Amz-Security-Token=FQoG";
+        let shown = shown_url(presigned);
+        assert!(
+            !shown.contains("01c9f00d") && !shown.contains("AKIA") && !shown.contains("FQoG"),
+            "{shown}"
+        );
+        assert!(shown.contains("X-Amz-Expires=431999"), "{shown}");
+        assert_eq!(
+            shown_url("https://circleci.com/api/v2/pipeline?org-slug=gh/acme"),
+            "https://circleci.com/api/v2/pipeline?org-slug=gh/acme"
+        );
+        assert!(!shown_url("https://u:hunter2@h.example/x").contains("hunter2"));
+        assert_eq!(shown_url("not a url?sig=abc"), "not a url");
     }
 }

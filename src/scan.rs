@@ -336,17 +336,7 @@ impl<'e> Scanner<'e> {
             // serde's message can quote the input (a secret among it): say only what kind
             // of error and where.
             Err(e) => {
-                let why = format!(
-                    "{} error at line {} column {}",
-                    match e.classify() {
-                        serde_json::error::Category::Io => "read",
-                        serde_json::error::Category::Syntax => "syntax",
-                        serde_json::error::Category::Data => "shape",
-                        serde_json::error::Category::Eof => "unexpected end",
-                    },
-                    e.line(),
-                    e.column()
-                );
+                let why = crate::source::json_error(&e);
                 Err((raw, Some(why)))
             }
         }

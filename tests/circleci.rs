@@ -339,7 +339,10 @@ fn running_jobs_are_noted_and_missing_projects_reported() {
     );
     assert_eq!(code(&o), 1);
     let err = stderr(&o);
-    assert!(err.contains("no output URL yet"), "{err}");
+    assert!(
+        err.contains("note:") && err.contains("no output yet (the job is still running)"),
+        "{err}"
+    );
     assert!(
         err.contains("gh/acme/nope") && err.contains("not found or not visible to this token"),
         "{err}"
@@ -592,4 +595,158 @@ fn one_document_formats_record_findings_only_once_written() {
     let o = scan(&fake, &args[..4]);
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     assert_eq!(by_secret(&jsonl(&o)).len(), planted.len(), "{}", stderr(&o));
+}
+
+/// Findings' secrets.
+fn secrets_of(o: &Output) -> BTreeSet<String> {
+    jsonl(o)
+        .iter()
+        .map(|f| f["secret"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn org_listing_failures_are_errors_never_notes() {
+    let (mut cfg, planted) = generate(2, 1, 1, 3, false);
+    cfg.v1_projects_status = Some(404);
+    let fake = Fake::start(cfg);
+    let o = scan(&fake, &["--org", "gh/acme", "--retries", "0"]);
+    let err = stderr(&o);
+    assert_eq!(code(&o), 1, "{err}");
+    assert!(
+        err.lines().any(|l| l.starts_with("cisleuth: error:")
+            && l.contains("cannot read the followed-project list")),
+        "{err}"
+    );
+    assert!(
+        err.contains("1 input(s) with errors"),
+        "the summary counts it: {err}"
+    );
+    // The v2 list still found every project.
+    let found = secrets_of(&o);
+    assert!(planted.iter().all(|p| found.contains(&p.secret)), "{err}");
+}
+
+#[test]
+fn a_truncated_later_page_keeps_the_pages_already_read() {
+    // Two pipelines a page; the second page of every list comes back cut off mid-JSON.
+    let (mut cfg, planted) = generate(1, 5, 1, 3, false);
+    cfg.page_size = 2;
+    cfg.truncate_pages_from = Some(1);
+    // The fake lists pipelines in the order they are configured.
+    let newest: Vec<u64> = cfg.projects[0]
+        .pipelines
+        .iter()
+        .take(2)
+        .flat_map(|pl| {
+            pl.workflows
+                .iter()
+                .flat_map(|w| w.jobs.iter().filter_map(|j| j.number))
+        })
+        .collect();
+    let fake = Fake::start(cfg);
+    let o = scan(&fake, &["--project", "gh/acme/svc0", "--retries", "0"]);
+    let err = stderr(&o);
+    assert_eq!(code(&o), 1, "{err}");
+    assert!(
+        err.contains("cannot list pipelines: page 2:") && err.contains("unexpected"),
+        "{err}"
+    );
+    let found = secrets_of(&o);
+    let first_page: Vec<&Planted> = planted
+        .iter()
+        .filter(|p| newest.contains(&p.job_number))
+        .collect();
+    assert!(!first_page.is_empty() && first_page.len() < planted.len());
+    for p in first_page {
+        assert!(found.contains(&p.secret), "lost {p:?} from page 1\n{err}");
+    }
+}
+
+#[test]
+fn a_server_that_pages_forever_is_stopped_and_the_scan_is_incomplete() {
+    let (mut cfg, planted) = generate(1, 3, 1, 3, false);
+    cfg.page_size = 2;
+    cfg.endless_pages = true;
+    let fake = Fake::start(cfg);
+    // Repeated pages are noticed at once.
+    let o = scan(&fake, &["--project", "gh/acme/svc0"]);
+    let err = stderr(&o);
+    assert_eq!(code(&o), 1, "{err}");
+    assert!(err.contains("repeats an earlier page"), "{err}");
+    let found = secrets_of(&o);
+    let missed: Vec<&Planted> = planted
+        .iter()
+        .filter(|p| !found.contains(&p.secret))
+        .collect();
+    assert!(missed.is_empty(), "{missed:?}\n{err}");
+    // And every listing stops at --max-pages.
+    let o = scan(&fake, &["--project", "gh/acme/svc0", "--max-pages", "1"]);
+    let err = stderr(&o);
+    assert!(
+        err.contains("listing stopped after 1 pages (--max-pages)"),
+        "{err}"
+    );
+    let requests = fake
+        .log()
+        .iter()
+        .filter(|s| s.path.contains("/pipeline?"))
+        .count();
+    assert!(requests < 20, "{requests} pipeline-list requests");
+}
+
+#[test]
+fn a_finished_job_without_output_urls_is_incomplete() {
+    let (mut cfg, planted) = generate(1, 1, 1, 2, false);
+    cfg.null_output_urls = true;
+    let job = planted[0].job_number;
+    let fake = Fake::start(cfg);
+    let o = scan(&fake, &["--job", &format!("gh/acme/svc0/{job}")]);
+    let err = stderr(&o);
+    assert!(
+        err.lines().any(|l| l.starts_with("cisleuth: error:")
+            && l.contains("no output URL for this finished step")),
+        "{err}"
+    );
+    // Config and commands are still scanned (exit 1).
+    assert_eq!(code(&o), 1, "{err}");
+    // Without secrets in them nothing is found and the scan is incomplete: exit 2, not clean.
+    let (mut cfg, _) = generate(1, 1, 1, 2, false);
+    cfg.null_output_urls = true;
+    for j in cfg.projects[0].pipelines[0].workflows[0].jobs.iter_mut() {
+        j.config = "version: 2.1\n".into();
+        for s in j.steps.iter_mut() {
+            for a in s.actions.iter_mut() {
+                a.bash_command = Some("make test".into());
+            }
+        }
+    }
+    let fake = Fake::start(cfg);
+    let o = scan(&fake, &["--job", &format!("gh/acme/svc0/{job}")]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+}
+
+#[test]
+fn server_text_reaches_stderr_escaped_on_one_line() {
+    let (mut cfg, planted) = generate(1, 1, 1, 1, false);
+    cfg.broken_jobs = vec![planted[0].job_number];
+    cfg.error_message = "boom\x1b]0;pwned\x07\x1b[2J\ncisleuth: 0 findings, scan complete".into();
+    let fake = Fake::start(cfg);
+    let o = scan(
+        &fake,
+        &[
+            "--job",
+            &format!("gh/acme/svc0/{}", planted[0].job_number),
+            "--retries",
+            "0",
+        ],
+    );
+    assert_eq!(code(&o), 2);
+    let err = stderr(&o);
+    assert!(!err.contains('\x1b') && !err.contains('\x07'), "{err:?}");
+    assert!(err.contains("boom\\x1b]0;pwned\\x07"), "{err}");
+    assert!(
+        !err.lines().any(|l| l.starts_with("cisleuth: 0 findings")),
+        "a forged line: {err}"
+    );
 }

@@ -310,3 +310,26 @@ fn a_broken_step_json_note_never_quotes_the_input() {
     );
     assert!(!stderr(&o).contains(&tok[4..]), "{}", stderr(&o));
 }
+
+#[test]
+fn utf16_with_a_bom_is_text_whatever_the_script_of_its_first_lines() {
+    let dir = TempDir::new().unwrap();
+    let tok = gh_token("ghp", 46);
+    for (i, first) in [
+        "Сборка проекта: начало\r\nПредупреждение: файл не найден\r\n",
+        "ビルドを開始しています\r\n警告: ファイルが見つかりません\r\n",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let text = format!("{}PS C:\\> echo token {tok}\r\n", first.repeat(30));
+        let mut bytes = vec![0xff, 0xfe];
+        bytes.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+        let p = write(&dir, &format!("ps{i}.log"), &bytes);
+        let o = scan_jsonl(&[&p], &[]);
+        assert_eq!(code(&o), 1, "{first}: {}", stderr(&o));
+        assert_eq!(secrets(&o), vec![tok.clone()]);
+        // The line is the line of the text a person reads.
+        assert_eq!(jsonl(&o)[0]["location"]["line"], 61, "{}", stdout(&o));
+    }
+}

@@ -97,7 +97,29 @@ fn broken_rules_are_refused_with_a_clear_error() {
             err.starts_with("cisleuth: error:") && err.contains(want),
             "case {i}: {err}"
         );
-        assert_eq!(err.lines().count(), 1, "one line: {err}");
+        // One message; a regex or TOML error keeps its line breaks so its caret stands under
+        // what it points at.
+        assert_eq!(
+            err.lines().filter(|l| l.starts_with("cisleuth:")).count(),
+            1,
+            "one message: {err}"
+        );
+        if want == &"regex" {
+            let lines: Vec<&str> = err.lines().collect();
+            let caret = lines
+                .iter()
+                .position(|l| l.trim() == "^")
+                .expect("a caret line");
+            let col = lines[caret].find('^').unwrap();
+            assert_eq!(
+                &lines[caret - 1][col..col + 1],
+                "(",
+                "the caret points at the open group: {err}"
+            );
+        }
+        if want == &"cannot parse" {
+            assert!(err.lines().any(|l| l.trim_end().ends_with('^')), "{err}");
+        }
         assert_eq!(code(&run(&["rules", "check", rules.to_str().unwrap()])), 2);
     }
 }

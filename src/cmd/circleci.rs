@@ -95,6 +95,7 @@ pub(crate) fn prepare(a: &CircleCiArgs) -> Result<Prepared> {
             artifacts: !a.no_artifacts,
             max_artifact_size: a.max_artifact_size,
             max_output_size: a.opts.max_file_size,
+            max_pages: a.max_pages as usize,
             finished,
         },
         state: a.state.clone(),

@@ -131,14 +131,16 @@ fn file_tickets(a: &ReportArgs, store: &Store, found: &[Stored]) -> Result<usize
             Ok(body) => {
                 let id = sink.ticket_id(s, &body);
                 store.set_ticket(&s.fingerprint, &id)?;
-                eprintln!("cisleuth: filed {id} for {} ({})", s.rule_name, s.redacted);
+                let line = format!("cisleuth: filed {id} for {} ({})", s.rule_name, s.redacted);
+                eprintln!("{}", crate::terminal::line(&line));
             }
             Err(e) => {
                 failed += 1;
-                eprintln!(
+                let line = format!(
                     "cisleuth: error: ticket for {} ({}) not filed, will retry next run: {e:#}",
                     s.fingerprint, s.redacted
                 );
+                eprintln!("{}", crate::terminal::line(&line));
             }
         }
     }

@@ -281,8 +281,8 @@ fn write_all(
     let pb = setup.progress.clone();
     // Notes and errors must not tear through a progress bar.
     let say = |line: String| match &pb {
-        Some(pb) => pb.suspend(|| eprintln!("{line}")),
-        None => eprintln!("{line}"),
+        Some(pb) => pb.suspend(|| eprintln!("{}", crate::terminal::line(&line))),
+        None => eprintln!("{}", crate::terminal::line(&line)),
     };
     // The first write error stops all output (and the workers), and the scan ends with exit
     // 2: what was not written was not reported, and with --state it is not recorded either.

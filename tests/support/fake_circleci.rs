@@ -216,6 +216,16 @@ pub struct FakeConfig {
     pub fail_every: Option<usize>,
     /// Jobs whose v1.1 details always answer 500.
     pub broken_jobs: Vec<u64>,
+    /// `/api/v1.1/projects` answers this status (a failing followed-project list).
+    pub v1_projects_status: Option<u16>,
+    /// v2 list pages from this index on (0 = the first) come back cut off mid-JSON.
+    pub truncate_pages_from: Option<usize>,
+    /// v2 lists never end: past the last page the server serves it again with a new token.
+    pub endless_pages: bool,
+    /// Finished jobs' steps have `output_url: null`.
+    pub null_output_urls: bool,
+    /// The `message` of error answers (a hostile server's text for stderr).
+    pub error_message: String,
 }
 
 impl Default for FakeConfig {
@@ -230,6 +240,11 @@ impl Default for FakeConfig {
             retry_after: None,
             fail_every: None,
             broken_jobs: Vec::new(),
+            v1_projects_status: None,
+            truncate_pages_from: None,
+            endless_pages: false,
+            null_output_urls: false,
+            error_message: "Internal Server Error".into(),
         }
     }
 }
@@ -417,6 +432,33 @@ fn page<T: Clone>(items: &[T], page_size: usize, token: Option<&str>) -> (Vec<T>
     (items[start.min(items.len())..end].to_vec(), next)
 }
 
+/// One `{items, next_page_token}` answer, misbehaving as configured.
+fn page_response(cfg: &FakeConfig, all: &[Value], token: Option<&str>) -> Resp {
+    let ps = cfg.page_size;
+    let (mut items, mut next) = page(all, ps, token);
+    let start: usize = token
+        .and_then(|t| t.strip_prefix("p"))
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(0);
+    if cfg.endless_pages {
+        if items.is_empty() {
+            // Past the end: the last page again.
+            let last = all.len().saturating_sub(1) / ps.max(1) * ps;
+            items = all[last.min(all.len())..].to_vec();
+        }
+        next = Some(format!("p{}", start + ps));
+    }
+    let resp = json_response(200, &json!({"items": items, "next_page_token": next}));
+    match cfg.truncate_pages_from {
+        Some(n) if start / ps.max(1) >= n => {
+            let cut = resp.body.len() / 2;
+            Resp::new(200, resp.body[..cut].to_vec())
+                .with_header("Content-Type", "application/json;charset=utf-8")
+        }
+        _ => resp,
+    }
+}
+
 fn query(url: &str) -> HashMap<String, String> {
     url.split_once('?')
         .map(|(_, q)| {
@@ -575,7 +617,6 @@ fn api(sh: &Shared, path: &str, url: &str, token: Option<&str>) -> Resp {
         );
     }
     let q = query(url);
-    let ps = sh.cfg.page_size;
     let seg: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let projects = &sh.cfg.projects;
     let find_project = |slug: &str| projects.iter().find(|p| p.slug == slug);
@@ -596,6 +637,10 @@ fn api(sh: &Shared, path: &str, url: &str, token: Option<&str>) -> Resp {
                 .collect();
             json_response(200, &Value::Array(v))
         }
+        ["api", "v1.1", "projects"] if sh.cfg.v1_projects_status.is_some() => json_response(
+            sh.cfg.v1_projects_status.unwrap(),
+            &json!({"message": sh.cfg.error_message}),
+        ),
         ["api", "v1.1", "projects"] => {
             let v: Vec<Value> = projects
                 .iter()
@@ -614,8 +659,7 @@ fn api(sh: &Shared, path: &str, url: &str, token: Option<&str>) -> Resp {
                 .flat_map(|p| p.pipelines.iter().map(move |pl| pipeline_json(&p.slug, pl)))
                 .take(250)
                 .collect();
-            let (items, next) = page(&all, ps, q.get("page-token").map(String::as_str));
-            json_response(200, &json!({"items": items, "next_page_token": next}))
+            page_response(&sh.cfg, &all, q.get("page-token").map(String::as_str))
         }
         ["api", "v2", "pipeline", id] => {
             for p in projects {
@@ -633,8 +677,7 @@ fn api(sh: &Shared, path: &str, url: &str, token: Option<&str>) -> Resp {
                         .iter()
                         .map(|w| workflow_json(&p.slug, pl, w))
                         .collect();
-                    let (items, next) = page(&all, ps, q.get("page-token").map(String::as_str));
-                    return json_response(200, &json!({"items": items, "next_page_token": next}));
+                    return page_response(&sh.cfg, &all, q.get("page-token").map(String::as_str));
                 }
             }
             not_found("Pipeline")
@@ -653,8 +696,7 @@ fn api(sh: &Shared, path: &str, url: &str, token: Option<&str>) -> Resp {
                         None => json!({"id": "58ae7914-6179-4a77-8b30-d324afaf048f", "name": j.name, "type": "approval", "status": "on_hold", "dependencies": [], "started_at": null, "stopped_at": null, "approval_request_id": "58ae7914-6179-4a77-8b30-d324afaf048f"}),
                     })
                     .collect();
-                let (items, next) = page(&all, ps, q.get("page-token").map(String::as_str));
-                json_response(200, &json!({"items": items, "next_page_token": next}))
+                page_response(&sh.cfg, &all, q.get("page-token").map(String::as_str))
             }
             None => not_found("Workflow"),
         },
@@ -668,8 +710,7 @@ fn api(sh: &Shared, path: &str, url: &str, token: Option<&str>) -> Resp {
                 .filter(|pl| q.get("branch").is_none_or(|b| &pl.branch == b))
                 .map(|pl| pipeline_json(&p.slug, pl))
                 .collect();
-            let (items, next) = page(&all, ps, q.get("page-token").map(String::as_str));
-            json_response(200, &json!({"items": items, "next_page_token": next}))
+            page_response(&sh.cfg, &all, q.get("page-token").map(String::as_str))
         }
         ["api", "v2", "project", vcs, org, repo, num, "artifacts"] => {
             let slug = format!("{vcs}/{org}/{repo}");
@@ -689,7 +730,7 @@ fn api(sh: &Shared, path: &str, url: &str, token: Option<&str>) -> Resp {
                 return not_found("Build");
             };
             if job.number.is_some_and(|n| sh.cfg.broken_jobs.contains(&n)) {
-                return json_response(500, &json!({"message": "Internal Server Error"}));
+                return json_response(500, &json!({"message": sh.cfg.error_message}));
             }
             json_response(200, &build_json(sh, &slug, job))
         }
@@ -746,7 +787,7 @@ fn build_json(sh: &Shared, slug: &str, job: &FakeJob) -> Value {
                 .actions
                 .iter()
                 .map(|a| {
-                    let output_url = if job.running {
+                    let output_url = if job.running || sh.cfg.null_output_urls {
                         Value::Null
                     } else {
                         json!(format!(

@@ -60,6 +60,9 @@ pub struct V1Project {
 pub struct Build {
     #[serde(default)]
     pub build_url: Option<String>,
+    /// `queued`, `not_running`, `running` or `finished`.
+    #[serde(default)]
+    pub lifecycle: Option<String>,
     #[serde(default)]
     pub steps: Vec<Step>,
     #[serde(default)]

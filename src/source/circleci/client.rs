@@ -71,20 +71,38 @@ pub enum HttpError {
 
 impl fmt::Display for HttpError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // URLs without their signatures; server text on one line, without escape sequences.
+        let shown = crate::http::shown_url;
+        let said = |m: &str| crate::terminal::line(m).into_owned();
         match self {
             HttpError::NotFound { url } => {
-                write!(f, "{url}: 404, not found or not visible to this token")
+                write!(
+                    f,
+                    "{}: 404, not found or not visible to this token",
+                    shown(url)
+                )
             }
             HttpError::Unauthorized { status, message } => {
-                write!(f, "CircleCI refused the token ({status}: {message})")
+                write!(
+                    f,
+                    "CircleCI refused the token ({status}: {})",
+                    said(message)
+                )
             }
             HttpError::Status {
                 status,
                 url,
                 message,
-            } => write!(f, "{url}: HTTP {status} after retries: {message}"),
-            HttpError::TooLarge { url, limit } => write!(f, "{url}: larger than {limit} bytes"),
-            HttpError::Transport { url, message } => write!(f, "{url}: {message}"),
+            } => write!(
+                f,
+                "{}: HTTP {status} after retries: {}",
+                shown(url),
+                said(message)
+            ),
+            HttpError::TooLarge { url, limit } => {
+                write!(f, "{}: larger than {limit} bytes", shown(url))
+            }
+            HttpError::Transport { url, message } => write!(f, "{}: {}", shown(url), said(message)),
         }
     }
 }

@@ -72,6 +72,8 @@ pub struct Options {
     pub max_artifact_size: u64,
     /// Largest step output fetched (CircleCI records at most 50 MB of output per step).
     pub max_output_size: u64,
+    /// Most pages read from one listing (a server that pages forever is stopped here).
+    pub max_pages: usize,
     /// Jobs finished in an earlier run with the same state file.
     pub finished: HashSet<String>,
 }
@@ -278,36 +280,124 @@ impl Ctx {
             .get(&url, Auth::Token, 64 << 20)
             .await
             .map_err(|e| e.to_string())?;
-        serde_json::from_slice(&body).map_err(|e| format!("{url}: unexpected response: {e}"))
+        serde_json::from_slice(&body).map_err(|e| {
+            format!(
+                "{}: unexpected response ({})",
+                crate::http::shown_url(&url),
+                crate::source::json_error(&e)
+            )
+        })
     }
 
-    /// Every item of a v2 list, page by page; `keep_going` sees each page and may stop.
-    async fn pages<T: DeserializeOwned>(
-        &self,
-        path: &str,
-        mut keep_going: impl FnMut(&[T]) -> bool,
-    ) -> Result<Vec<T>, String> {
+    /// Every item of a v2 list, collected (for short lists: a pipeline's workflows, a job's
+    /// artifacts). On an error the items of the pages already read come with it.
+    async fn pages<T: DeserializeOwned>(&self, path: &str) -> Result<Vec<T>, (Vec<T>, String)> {
         let mut out = Vec::new();
-        let mut token: Option<String> = None;
-        let mut seen_tokens = HashSet::new();
+        let mut pager = Pager::new(path);
         loop {
-            let sep = if path.contains('?') { '&' } else { '?' };
-            let url = match &token {
-                Some(t) => format!("{path}{sep}page-token={}", api::enc(t)),
-                None => path.to_string(),
-            };
-            let page: Page<T> = self.get_json(&url).await?;
-            let more = keep_going(&page.items);
-            out.extend(page.items);
-            match page.next_page_token {
-                // A server that hands out the same token twice would loop forever.
-                Some(t) if more && !t.is_empty() && seen_tokens.insert(t.clone()) => {
-                    token = Some(t)
-                }
-                _ => return Ok(out),
+            match pager.next::<T>(self).await {
+                Ok(Some(items)) => out.extend(items),
+                Ok(None) => return Ok(out),
+                Err(e) => return Err((out, e)),
             }
         }
     }
+}
+
+/// A v2 list read page by page, each page handed over as it arrives, so what was read is
+/// kept when a later page fails. A listing longer than `--max-pages`, a repeated page token
+/// or a repeated page (a server paging forever) is an error: the rest is unknown.
+struct Pager {
+    path: String,
+    token: Option<String>,
+    read: usize,
+    done: bool,
+    seen_tokens: HashSet<String>,
+    seen_pages: HashSet<u64>,
+}
+
+impl Pager {
+    fn new(path: &str) -> Pager {
+        Pager {
+            path: path.to_string(),
+            token: None,
+            read: 0,
+            done: false,
+            seen_tokens: HashSet::new(),
+            seen_pages: HashSet::new(),
+        }
+    }
+
+    /// The next page's items; `None` once the list is over.
+    async fn next<T: DeserializeOwned>(&mut self, ctx: &Ctx) -> Result<Option<Vec<T>>, String> {
+        if self.done {
+            return Ok(None);
+        }
+        // Whatever happens now, this listing ends unless a next token is taken below.
+        self.done = true;
+        let read = self.read;
+        if read >= ctx.opts.max_pages {
+            return Err(format!(
+                "listing stopped after {read} pages (--max-pages); the rest was not read"
+            ));
+        }
+        let path = &self.path;
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let url = match &self.token {
+            Some(t) => format!("{path}{sep}page-token={}", api::enc(t)),
+            None => path.clone(),
+        };
+        let page: Page<serde_json::Value> = ctx.get_json(&url).await.map_err(|e| {
+            if read == 0 {
+                e
+            } else {
+                format!("page {}: {e}", read + 1)
+            }
+        })?;
+        if !self.seen_pages.insert(page_digest(&page.items)) {
+            return Err(format!(
+                "page {} repeats an earlier page: the server's paging loops; the rest was not read",
+                read + 1
+            ));
+        }
+        let items = page
+            .items
+            .into_iter()
+            .map(serde_json::from_value)
+            .collect::<Result<Vec<T>, _>>()
+            .map_err(|e| {
+                format!(
+                    "{}: unexpected response ({})",
+                    crate::http::shown_url(&ctx.api(path)),
+                    crate::source::json_error(&e)
+                )
+            })?;
+        self.read += 1;
+        match page.next_page_token {
+            Some(t) if !t.is_empty() => {
+                if !self.seen_tokens.insert(t.clone()) {
+                    return Err(format!(
+                        "page {} hands out a page token seen before: the server's paging loops; the rest was not read",
+                        read + 1
+                    ));
+                }
+                self.token = Some(t);
+                self.done = false;
+            }
+            _ => {}
+        }
+        Ok(Some(items))
+    }
+}
+
+/// A digest of one page's items, to notice a server that serves the same page again.
+fn page_digest(items: &[serde_json::Value]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    serde_json::to_string(items)
+        .unwrap_or_default()
+        .hash(&mut h);
+    h.finish()
 }
 
 async fn run_async(ctx: Arc<Ctx>) -> Result<()> {
@@ -383,15 +473,7 @@ async fn run_async(ctx: Arc<Ctx>) -> Result<()> {
 async fn join_all(ctx: &Ctx, tasks: Vec<(String, tokio::task::JoinHandle<()>)>) {
     for (what, t) in tasks {
         if let Err(e) = t.await {
-            let how = if e.is_panic() {
-                "panicked"
-            } else {
-                "was cancelled"
-            };
-            ctx.send(Event::Error(format!(
-                "{what}: internal error: the task {how}; its inputs may not have been scanned"
-            )))
-            .await;
+            ctx.send(Event::Error(join_error_text(&what, &e))).await;
         }
     }
 }
@@ -426,6 +508,8 @@ async fn org_projects(ctx: &Arc<Ctx>, org: &str) -> Result<Vec<Slug>> {
         )))
         .await;
     }
+    // Both lists are needed: v1.1 has followed projects without recent pipelines, v2 has
+    // projects nobody follows. Either failing leaves projects unlisted: an error, not a note.
     match ctx.get_json::<Vec<V1Project>>("/api/v1.1/projects").await {
         Ok(list) => found.extend(
             list.iter()
@@ -433,18 +517,33 @@ async fn org_projects(ctx: &Arc<Ctx>, org: &str) -> Result<Vec<Slug>> {
                 .filter(|s| s.org_slug().eq_ignore_ascii_case(&org_slug)),
         ),
         Err(e) => {
-            ctx.send(Event::Note(format!("v1.1 project list unavailable: {e}")))
-                .await
+            ctx.send(Event::Error(format!(
+                "{org_slug}: cannot read the followed-project list (v1.1): {e}; projects only it lists are not scanned"
+            )))
+            .await
         }
     }
     let path = format!("/api/v2/pipeline?org-slug={}", api::enc(&org_slug));
-    match ctx.pages::<Pipeline>(&path, |_| true).await {
-        Ok(list) => found.extend(list.iter().filter_map(|p| Slug::parse(&p.project_slug))),
-        Err(e) => {
-            ctx.send(Event::Note(format!(
-                "v2 org pipeline list unavailable: {e}"
-            )))
-            .await
+    let (list, failed) = match ctx.pages::<Pipeline>(&path).await {
+        Ok(list) => (list, None),
+        Err((list, e)) => (list, Some(e)),
+    };
+    if let Some(e) = failed {
+        ctx.send(Event::Error(format!(
+            "{org_slug}: cannot read the org's pipeline list (v2): {e}; projects only it lists may not be scanned"
+        )))
+        .await;
+    }
+    for p in &list {
+        match Slug::parse(&p.project_slug) {
+            Some(s) => found.push(s),
+            None => {
+                ctx.send(Event::Error(format!(
+                    "{org_slug} pipeline {}: project slug {:?} is not one cisleuth can read; its project is not scanned",
+                    p.number, p.project_slug
+                )))
+                .await
+            }
         }
     }
     found.sort();
@@ -468,35 +567,79 @@ fn in_window(ctx: &Ctx, created: &str) -> (bool, bool) {
     (!older && !newer, older)
 }
 
+/// Pipelines of a project whose jobs are being scanned at once, at most: the listing waits
+/// for one to finish before reading on (a project with years of history is not held in
+/// memory as tasks).
+const PIPELINES_IN_FLIGHT: usize = 64;
+
 async fn project(ctx: Arc<Ctx>, slug: Slug) {
     let mut path = format!("/api/v2/project/{}/pipeline", slug.v2());
     if let Some(b) = &ctx.opts.branch {
         path.push_str(&format!("?branch={}", api::enc(b)));
     }
-    let since_ctx = ctx.clone();
-    let pipelines = ctx
-        .pages::<Pipeline>(&path, move |page| {
-            // Newest first: once a page reaches past --since, later pages are older still.
-            !page.iter().any(|p| in_window(&since_ctx, &p.created_at).1)
-        })
-        .await;
-    let pipelines = match pipelines {
-        Ok(p) => p,
-        Err(e) => {
-            ctx.send(Event::Error(format!("{slug}: cannot list pipelines: {e}")))
+    // Each page's pipelines start as soon as the page arrives; a later page failing keeps them.
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut names = std::collections::HashMap::new();
+    let mut pager = Pager::new(&path);
+    loop {
+        let page = match pager.next::<Pipeline>(&ctx).await {
+            Ok(Some(page)) => page,
+            Ok(None) => break,
+            Err(e) => {
+                ctx.send(Event::Error(format!(
+                    "{slug}: cannot list pipelines: {e}; the pipelines listed before it are scanned"
+                )))
                 .await;
-            return;
+                break;
+            }
+        };
+        for p in &page {
+            if !in_window(&ctx, &p.created_at).0 {
+                continue;
+            }
+            while tasks.len() >= PIPELINES_IN_FLIGHT {
+                if let Some(done) = tasks.join_next_with_id().await {
+                    report_join(&ctx, &mut names, done).await;
+                }
+            }
+            let what = format!("{slug} pipeline {}", p.number);
+            let handle = tasks.spawn(pipeline(ctx.clone(), p.clone()));
+            names.insert(handle.id(), what);
         }
-    };
-    let mut tasks = Vec::new();
-    for p in pipelines {
-        if !in_window(&ctx, &p.created_at).0 {
-            continue;
+        // Newest first: once a page reaches past --since, later pages are older still.
+        if page.iter().any(|p| in_window(&ctx, &p.created_at).1) {
+            break;
         }
-        let what = format!("{slug} pipeline {}", p.number);
-        tasks.push((what, tokio::spawn(pipeline(ctx.clone(), p))));
     }
-    join_all(&ctx, tasks).await;
+    while let Some(done) = tasks.join_next_with_id().await {
+        report_join(&ctx, &mut names, done).await;
+    }
+}
+
+/// A finished task of a [`tokio::task::JoinSet`]: a panic or cancellation is an error.
+async fn report_join(
+    ctx: &Ctx,
+    names: &mut std::collections::HashMap<tokio::task::Id, String>,
+    done: Result<(tokio::task::Id, ()), tokio::task::JoinError>,
+) {
+    match done {
+        Ok((id, ())) => {
+            names.remove(&id);
+        }
+        Err(e) => {
+            let what = names.remove(&e.id()).unwrap_or_else(|| "a task".into());
+            ctx.send(Event::Error(join_error_text(&what, &e))).await;
+        }
+    }
+}
+
+fn join_error_text(what: &str, e: &tokio::task::JoinError) -> String {
+    let how = if e.is_panic() {
+        "panicked"
+    } else {
+        "was cancelled"
+    };
+    format!("{what}: internal error: the task {how}; its inputs may not have been scanned")
 }
 
 async fn pipeline_by_id(ctx: Arc<Ctx>, id: String) {
@@ -511,15 +654,15 @@ async fn pipeline_by_id(ctx: Arc<Ctx>, id: String) {
 
 async fn pipeline(ctx: Arc<Ctx>, p: Pipeline) {
     let path = format!("/api/v2/pipeline/{}/workflow", api::enc(&p.id));
-    let workflows = match ctx.pages::<Workflow>(&path, |_| true).await {
+    let workflows = match ctx.pages::<Workflow>(&path).await {
         Ok(w) => w,
-        Err(e) => {
+        Err((w, e)) => {
             let msg = format!(
                 "{} pipeline {}: cannot list workflows: {e}",
                 p.project_slug, p.number
             );
             ctx.send(Event::Error(msg)).await;
-            return;
+            w
         }
     };
     let mut tasks = Vec::new();
@@ -554,15 +697,15 @@ async fn workflow(ctx: Arc<Ctx>, id: String, known: Option<(Workflow, u64)>) {
         },
     };
     let path = format!("/api/v2/workflow/{}/job", api::enc(&id));
-    let jobs = match ctx.pages::<Job>(&path, |_| true).await {
+    let jobs = match ctx.pages::<Job>(&path).await {
         Ok(j) => j,
-        Err(e) => {
+        Err((j, e)) => {
             ctx.send(Event::Error(format!(
                 "workflow {} ({id}): cannot list jobs: {e}",
                 wf.name
             )))
             .await;
-            return;
+            j
         }
     };
     let mut tasks = Vec::new();
@@ -694,12 +837,20 @@ async fn scan_job(ctx: Arc<Ctx>, job: JobRef) {
                 continue;
             }
             let Some(url) = action.output_url.clone() else {
-                ctx.send(Event::Note(format!(
-                    "{label} step {:?} node {}: no output URL yet (job still running?); not scanned",
-                    step.name, action.index
-                )))
-                .await;
+                // A running job's output is not there yet (a note; the job is not recorded as
+                // finished, so a --state re-run reads it). A finished job without its output
+                // is output cisleuth could not read: the scan is incomplete.
                 ticket.fail();
+                let running = build.lifecycle.as_deref().is_some_and(|l| l != "finished");
+                let msg = format!("{label} step {:?} node {}", step.name, action.index);
+                let e = if running {
+                    Event::Note(format!(
+                        "{msg}: no output yet (the job is still running); not scanned"
+                    ))
+                } else {
+                    Event::Error(format!("{msg}: CircleCI gives no output URL for this finished step; its output was not scanned"))
+                };
+                ctx.send(e).await;
                 continue;
             };
             fetches.push(fetch(
@@ -714,8 +865,17 @@ async fn scan_job(ctx: Arc<Ctx>, job: JobRef) {
     }
     if ctx.opts.artifacts {
         let path = format!("/api/v2/project/{}/{}/artifacts", job.slug.v2(), job.number);
-        match ctx.pages::<Artifact>(&path, |_| true).await {
-            Ok(list) => {
+        let list = match ctx.pages::<Artifact>(&path).await {
+            Ok(list) => list,
+            Err((list, e)) => {
+                ticket.fail();
+                ctx.send(Event::Error(format!("{label}: cannot list artifacts: {e}")))
+                    .await;
+                list
+            }
+        };
+        {
+            {
                 for a in list {
                     let place = CircleCiPlace {
                         artifact: Some(a.path.clone()),
@@ -732,11 +892,6 @@ async fn scan_job(ctx: Arc<Ctx>, job: JobRef) {
                         label.clone(),
                     ));
                 }
-            }
-            Err(e) => {
-                ticket.fail();
-                ctx.send(Event::Error(format!("{label}: cannot list artifacts: {e}")))
-                    .await;
             }
         }
     }
