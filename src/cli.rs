@@ -291,6 +291,15 @@ pub struct ScanOpts {
     /// Store raw secrets in the datastore (default: only their SHA-256); the file gets mode 0600.
     #[arg(long, requires = "datastore")]
     pub store_secrets: bool,
+    /// Seconds a datastore write waits while another process holds its lock; then the
+    /// findings not yet written are an error of the scan (they are still reported).
+    #[arg(
+        long,
+        default_value_t = 60,
+        value_name = "SECONDS",
+        requires = "datastore"
+    )]
+    pub datastore_wait: u64,
 }
 
 /// A severity on the command line.

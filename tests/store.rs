@@ -287,3 +287,268 @@ fn report_sarif_keeps_findings_of_custom_rules() {
         .unwrap()
         .contains("deploy.acme.internal"));
 }
+
+/// A log with `n` distinct tokens.
+fn log_with_tokens(dir: &TempDir, n: u64) -> std::path::PathBuf {
+    let text: String = (0..n)
+        .map(|i| format!("export TOKEN_{i}={}\n", gh_token("ghp", 900 + i)))
+        .collect();
+    write(dir, "build.log", text)
+}
+
+fn tables(db: &std::path::Path) -> Vec<String> {
+    let c = rusqlite::Connection::open(db).unwrap();
+    let mut st = c
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .unwrap();
+    st.query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+#[test]
+fn foreign_newer_damaged_and_state_files_are_refused_untouched() {
+    let dir = TempDir::new().unwrap();
+    let log = log_with_tokens(&dir, 1);
+    let log_s = log.to_str().unwrap();
+    // Another program's SQLite file.
+    let foreign = dir.path().join("app.db");
+    rusqlite::Connection::open(&foreign)
+        .unwrap()
+        .execute_batch("CREATE TABLE users (name TEXT, password TEXT);")
+        .unwrap();
+    let o = run(&[
+        "scan",
+        "path",
+        "--datastore",
+        foreign.to_str().unwrap(),
+        log_s,
+    ]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("is not a cisleuth datastore: it holds tables users"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(tables(&foreign), ["users"], "nothing was added to it");
+    // A datastore from a newer cisleuth.
+    let db = dir.path().join("findings.db");
+    let db_s = db.to_str().unwrap();
+    assert_eq!(code(&run(&["scan", "path", "--datastore", db_s, log_s])), 1);
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch("PRAGMA user_version = 99;")
+        .unwrap();
+    for args in [
+        vec!["scan", "path", "--datastore", db_s, log_s],
+        vec!["report", "--datastore", db_s],
+    ] {
+        let o = run(&args);
+        assert_eq!(code(&o), 2, "{args:?}");
+        assert!(
+            stderr(&o).contains("has datastore schema 99, newer than"),
+            "{}",
+            stderr(&o)
+        );
+    }
+    // Not SQLite at all, or damaged.
+    let text = write(
+        &dir,
+        "notes.db",
+        "just some text, not a database\n".repeat(200),
+    );
+    let o = run(&["report", "--datastore", text.to_str().unwrap()]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("not a cisleuth datastore"),
+        "{}",
+        stderr(&o)
+    );
+    let good = dir.path().join("good.db");
+    assert_eq!(
+        code(&run(&[
+            "scan",
+            "path",
+            "--datastore",
+            good.to_str().unwrap(),
+            log_s
+        ])),
+        1
+    );
+    let c = rusqlite::Connection::open(&good).unwrap();
+    c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").unwrap();
+    drop(c);
+    let mut bytes = fs::read(&good).unwrap();
+    let page2 = 4096..8192;
+    assert!(bytes.len() >= page2.end, "{} bytes", bytes.len());
+    for b in &mut bytes[page2] {
+        *b = 0xa5;
+    }
+    fs::write(&good, bytes).unwrap();
+    let o = run(&["report", "--datastore", good.to_str().unwrap()]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("damaged"), "{}", stderr(&o));
+    // A resume state file given as a datastore, and a datastore given as a state file.
+    let state = dir.path().join("state.db");
+    rusqlite::Connection::open(&state)
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE jobs (key TEXT PRIMARY KEY, finished_at INTEGER NOT NULL);
+             CREATE TABLE occurrences (key TEXT PRIMARY KEY, job TEXT NOT NULL);",
+        )
+        .unwrap();
+    let o = run(&[
+        "scan",
+        "path",
+        "--datastore",
+        state.to_str().unwrap(),
+        log_s,
+    ]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("is a CircleCI resume state file (--state), not a datastore"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(tables(&state), ["jobs", "occurrences"]);
+    let o = run(&[
+        "scan",
+        "circleci",
+        "--host",
+        "http://127.0.0.1:9",
+        "--job",
+        "gh/a/b/1",
+        "--state",
+        db_s,
+    ]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("is a findings datastore (--datastore), not a resume state file"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn a_locked_datastore_is_waited_for_and_never_loses_findings_silently() {
+    let dir = TempDir::new().unwrap();
+    let log = log_with_tokens(&dir, 3);
+    let log_s = log.to_str().unwrap();
+    let db = dir.path().join("findings.db");
+    let db_s = db.to_str().unwrap();
+    // Create it, then hold its write lock from another connection for two seconds.
+    assert_eq!(
+        code(&run(&[
+            "scan",
+            "path",
+            "--datastore",
+            db_s,
+            write(&dir, "empty.log", "x\n").to_str().unwrap()
+        ])),
+        0
+    );
+    let lock = |secs: f64| {
+        let db = db.clone();
+        let (ready_tx, ready) = std::sync::mpsc::channel();
+        let t = std::thread::spawn(move || {
+            let c = rusqlite::Connection::open(&db).unwrap();
+            c.execute_batch("BEGIN IMMEDIATE; CREATE TABLE IF NOT EXISTS lock_holder (x);")
+                .unwrap();
+            ready_tx.send(()).unwrap();
+            std::thread::sleep(std::time::Duration::from_secs_f64(secs));
+            c.execute_batch("DROP TABLE lock_holder; COMMIT;").unwrap();
+        });
+        ready.recv().unwrap();
+        t
+    };
+    let holder = lock(2.5);
+    let o = run(&[
+        "scan",
+        "path",
+        "--format",
+        "jsonl",
+        "--datastore",
+        db_s,
+        log_s,
+    ]);
+    holder.join().unwrap();
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("the datastore is locked by another process; waiting"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&["report", "--datastore", db_s, "--format", "jsonl"]);
+    assert_eq!(
+        jsonl(&o).len(),
+        3,
+        "every finding was recorded after the wait"
+    );
+    // Locked for longer than --datastore-wait, with every finding known to the baseline (so
+    // nothing is reported): the scan is not clean, it is incomplete.
+    let report = dir.path().join("r.jsonl");
+    fs::write(
+        &report,
+        run(&["scan", "path", "--format", "jsonl", log_s]).stdout,
+    )
+    .unwrap();
+    let baseline = dir.path().join("baseline.json");
+    let b = run(&[
+        "baseline",
+        "create",
+        "--from",
+        report.to_str().unwrap(),
+        "-o",
+        baseline.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&b), 0, "{}", stderr(&b));
+    let db2 = dir.path().join("second.db");
+    let db2_s = db2.to_str().unwrap();
+    assert_eq!(
+        code(&run(&[
+            "scan",
+            "path",
+            "--datastore",
+            db2_s,
+            write(&dir, "e2.log", "x\n").to_str().unwrap()
+        ])),
+        0
+    );
+    let db_keep = db.clone();
+    let holder = {
+        let db2 = db2.clone();
+        let (ready_tx, ready) = std::sync::mpsc::channel();
+        let t = std::thread::spawn(move || {
+            let c = rusqlite::Connection::open(&db2).unwrap();
+            c.execute_batch("BEGIN IMMEDIATE; CREATE TABLE IF NOT EXISTS lock_holder (x);")
+                .unwrap();
+            ready_tx.send(()).unwrap();
+            std::thread::sleep(std::time::Duration::from_secs(4));
+            c.execute_batch("ROLLBACK;").unwrap();
+        });
+        ready.recv().unwrap();
+        t
+    };
+    let o = run(&[
+        "scan",
+        "path",
+        "--format",
+        "jsonl",
+        "--datastore",
+        db2_s,
+        "--datastore-wait",
+        "1",
+        "--baseline",
+        baseline.to_str().unwrap(),
+        log_s,
+    ]);
+    holder.join().unwrap();
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("3 finding(s) not recorded"),
+        "{}",
+        stderr(&o)
+    );
+    drop(db_keep);
+}

@@ -23,7 +23,7 @@ pub fn run(cmd: BaselineCommand) -> Result<ExitCode> {
                 }
                 (None, Some(db)) => {
                     // Every stored finding, as the JSONL records a report would hold.
-                    let store = crate::store::Store::open_existing(&db)?;
+                    let store = crate::store::Store::open_existing(&db, false)?;
                     let lines: Vec<String> = store
                         .query(&crate::store::Filter::default())?
                         .iter()

@@ -149,7 +149,8 @@ fn file_tickets(a: &ReportArgs, store: &Store, found: &[Stored]) -> Result<usize
 
 /// Run `report`.
 pub fn report(a: ReportArgs) -> Result<ExitCode> {
-    let store = Store::open_existing(&a.datastore)?;
+    // Filing tickets records them; a plain report only reads (a read-only copy will do).
+    let store = Store::open_existing(&a.datastore, a.to.is_some() && !a.dry_run)?;
     let mut status = a.status.clone();
     if a.to.is_some() && status.is_empty() {
         // Tickets are for new secrets unless the user says otherwise.
@@ -295,7 +296,7 @@ pub fn report(a: ReportArgs) -> Result<ExitCode> {
 
 /// Run `triage`.
 pub fn triage(a: TriageArgs) -> Result<ExitCode> {
-    let store = Store::open_existing(&a.datastore)?;
+    let store = Store::open_existing(&a.datastore, true)?;
     let fp = store.resolve(&a.fingerprint)?;
     store.triage(&fp, &a.status, a.note.as_deref())?;
     eprintln!("cisleuth: {fp} is now {}", a.status);

@@ -136,7 +136,13 @@ pub fn run(cmd: ScanCommand) -> Result<ExitCode> {
     let store = opts
         .datastore
         .as_deref()
-        .map(|p| Store::open(p, opts.store_secrets))
+        .map(|p| {
+            Store::open(
+                p,
+                opts.store_secrets,
+                std::time::Duration::from_secs(opts.datastore_wait),
+            )
+        })
         .transpose()?;
     let circleci = match &cmd {
         ScanCommand::CircleCi(a) => Some(super::circleci::prepare(a)?),
@@ -308,6 +314,8 @@ fn write_all(
     let deferred = !report.durable_per_finding();
     let mut pending: Vec<(String, String)> = Vec::new();
     let mut jobs_done = 0u64;
+    let mut store_failing = false;
+    let mut setup = setup;
     for msg in rx {
         match msg {
             Msg::Findings(batch) => {
@@ -317,11 +325,14 @@ fn write_all(
                         continue;
                     }
                     // The datastore keeps every finding, known or not: it is the record.
-                    if let Some(store) = &setup.store {
-                        // A finding the datastore did not keep is a scan that is not complete.
+                    if let Some(store) = &mut setup.store {
+                        // A batch that could not be committed stays buffered and is tried
+                        // again; said once here, counted at the end if it never lands.
                         if let Err(e) = store.record(f) {
-                            s.errors += 1;
-                            say(format!("cisleuth: error: datastore: {e:#}"));
+                            if !store_failing {
+                                say(format!("cisleuth: error: datastore: {e:#}; will try again"));
+                            }
+                            store_failing = true;
                         }
                     }
                     if setup
@@ -417,6 +428,17 @@ fn write_all(
     }
     if let Some(pb) = &pb {
         pb.finish_and_clear();
+    }
+    // Every finding is in: commit what the datastore still holds. A finding it did not keep is
+    // a scan that is not complete.
+    if let Some(store) = &mut setup.store {
+        if let Err(e) = store.flush() {
+            s.errors += 1;
+            say(format!(
+                "cisleuth: error: datastore: {} finding(s) not recorded: {e:#}",
+                store.unwritten()
+            ));
+        }
     }
     // Every worker has finished (the channel is closed), so the counters are final.
     s.inputs = run.inputs.load(Ordering::Relaxed);

@@ -17,6 +17,9 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use rusqlite::{params, Connection, OptionalExtension};
 
+/// `PRAGMA application_id` of a resume state file ("csLS"; a datastore is "csLD").
+pub const APPLICATION_ID: i32 = 0x6373_4c53;
+
 /// An open state file.
 pub struct State {
     db: Connection,
@@ -25,8 +28,36 @@ pub struct State {
 impl State {
     /// Open or create the state file at `path`.
     pub fn open(path: &Path) -> Result<State> {
+        // Mode 0600: it names every job and finding location of the scope.
+        crate::source::create_private(path)
+            .with_context(|| format!("cannot create {} with mode 0600", path.display()))?;
         let db = Connection::open(path)
             .with_context(|| format!("cannot open state file {}", path.display()))?;
+        // A datastore given as a state file (or any other SQLite file) is refused, not
+        // grown extra tables.
+        let tables: Vec<String> = db
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
+            .with_context(|| {
+                format!(
+                    "{} is not a cisleuth state file (not an SQLite file)",
+                    path.display()
+                )
+            })?;
+        if tables.iter().any(|t| t == "findings") {
+            anyhow::bail!(
+                "{} is a findings datastore (--datastore), not a resume state file (--state)",
+                path.display()
+            );
+        }
+        if !(tables.is_empty() || tables == ["jobs", "occurrences"]) {
+            anyhow::bail!(
+                "{} is not a cisleuth state file: it holds tables {}",
+                path.display(),
+                tables.join(", ")
+            );
+        }
+        db.execute_batch(&format!("PRAGMA application_id = {};", APPLICATION_ID))?;
         db.execute_batch(
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = NORMAL;
