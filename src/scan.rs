@@ -157,6 +157,20 @@ impl LineCounter {
     }
 }
 
+/// A reader that counts the bytes read through it.
+struct Counted<'a, R> {
+    inner: R,
+    read: &'a std::cell::Cell<u64>,
+}
+
+impl<R: Read> Read for Counted<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.set(self.read.get() + n as u64);
+        Ok(n)
+    }
+}
+
 impl<'e> Scanner<'e> {
     /// A scanner over `engine`, decoding with `decoders`.
     pub fn new(engine: &'e Engine, decoders: &'e Decoders, options: Options) -> Scanner<'e> {
@@ -209,11 +223,15 @@ impl<'e> Scanner<'e> {
             }
             Content::Utf16(encoding) => {
                 self.layers = &["utf16"];
-                let mut text = crate::decode::utf16_reader(
-                    io::Cursor::new(first).chain(&mut reader),
-                    encoding,
-                );
+                // Bytes scanned are the input's bytes, not the UTF-8 they became.
+                let read = std::cell::Cell::new(0u64);
+                let counted = Counted {
+                    inner: io::Cursor::new(first).chain(&mut reader),
+                    read: &read,
+                };
+                let mut text = crate::decode::utf16_reader(counted, encoding);
                 self.scan_text(&mut text, Vec::new(), &mut outcome, origin, sink);
+                outcome.bytes = read.get();
             }
             Content::Binary => {
                 self.layers = &["strings"];
