@@ -619,7 +619,7 @@ fn org_listing_failures_are_errors_never_notes() {
         "{err}"
     );
     assert!(
-        err.contains("1 input(s) with errors"),
+        err.contains("1 error(s): the scan is incomplete"),
         "the summary counts it: {err}"
     );
     // The v2 list still found every project.
@@ -749,4 +749,102 @@ fn server_text_reaches_stderr_escaped_on_one_line() {
         !err.lines().any(|l| l.starts_with("cisleuth: 0 findings")),
         "a forged line: {err}"
     );
+}
+
+#[test]
+fn ctrl_c_finishes_the_write_records_finished_jobs_and_says_how_to_resume() {
+    let (mut cfg, planted) = generate(2, 4, 2, 3, false);
+    cfg.latency = Duration::from_millis(25);
+    let fake = Fake::start(cfg);
+    let dir = tempfile::TempDir::new().unwrap();
+    let state = dir.path().join("scan.state");
+    let args = [
+        "--org",
+        "gh/acme",
+        "--state",
+        state.to_str().unwrap(),
+        "--concurrency",
+        "4",
+    ];
+    let mut child = cmd(&fake, &args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut first: Vec<Value> = Vec::new();
+    while first.len() < planted.len() * 2 / 3 {
+        let line = lines.next().expect("scan ended before Ctrl-C").unwrap();
+        first.push(serde_json::from_str(&line).unwrap());
+    }
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    // Everything written after the signal is complete JSON: the current write finished.
+    for line in lines.map_while(Result::ok) {
+        first.push(serde_json::from_str(&line).expect("a whole line after Ctrl-C"));
+    }
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(1), "findings were reported: {err}");
+    assert!(
+        first.len() < planted.len(),
+        "Ctrl-C came too late to test anything"
+    );
+    assert!(err.contains("interrupted: the scan is incomplete"), "{err}");
+    let hint = err
+        .lines()
+        .find(|l| l.starts_with("cisleuth: resume with: "))
+        .unwrap_or_else(|| panic!("no resume hint: {err}"));
+    assert!(
+        hint.contains("--state") && hint.contains("--org gh/acme"),
+        "{hint}"
+    );
+    // Every job recorded as finished had all its secrets reported before the scan stopped.
+    let finished: Vec<String> = {
+        let c = rusqlite::Connection::open(&state).unwrap();
+        let mut st = c.prepare("SELECT key FROM jobs").unwrap();
+        st.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    let reported: BTreeSet<&str> = first
+        .iter()
+        .map(|f| f["secret"].as_str().unwrap())
+        .collect();
+    for key in &finished {
+        let number: u64 = key.rsplit('/').next().unwrap().parse().unwrap();
+        for p in planted.iter().filter(|p| p.job_number == number) {
+            assert!(
+                reported.contains(p.secret.as_str()),
+                "{key} finished without {p:?}"
+            );
+        }
+    }
+    // The resume command finds the rest and repeats nothing that was reported.
+    let o = scan(&fake, &args);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let second = jsonl(&o);
+    let key = |f: &Value| (f["fingerprint"].to_string(), f["location"].to_string());
+    let a: BTreeSet<_> = first.iter().map(key).collect();
+    let b: BTreeSet<_> = second.iter().map(key).collect();
+    assert_eq!(a.intersection(&b).count(), 0, "repeated after Ctrl-C");
+    let all: BTreeSet<String> = first
+        .iter()
+        .chain(&second)
+        .map(|f| f["secret"].as_str().unwrap().to_string())
+        .collect();
+    let want: BTreeSet<String> = planted.iter().map(|p| p.secret.clone()).collect();
+    assert_eq!(all, want, "secrets lost across Ctrl-C");
+    if !finished.is_empty() {
+        let said = format!(
+            "{} job(s) already scanned by an earlier run",
+            finished.len()
+        );
+        assert!(stderr(&o).contains(&said), "{}", stderr(&o));
+    }
 }

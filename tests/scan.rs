@@ -271,7 +271,7 @@ fn unreadable_inputs_never_look_clean() {
     let o = scan_jsonl(&[&missing, &p], &[]);
     assert_eq!(code(&o), 1);
     assert!(stderr(&o).contains("nope.log"));
-    assert!(stderr(&o).contains("1 input(s) with errors"));
+    assert!(stderr(&o).contains("1 error(s): the scan is incomplete"));
 }
 
 #[test]

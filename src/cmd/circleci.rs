@@ -134,24 +134,32 @@ impl Prepared {
             let opts = self.opts;
             std::thread::spawn(move || circleci::run(opts, etx, totals))
         };
-        std::iter::from_fn(move || erx.blocking_recv())
-            .par_bridge()
-            .for_each_init(
-                || Scanner::new(&run.engine, &run.decoders, run.options.clone()),
-                |scanner, event| {
-                    let ticket = match event {
-                        Event::Input(input) => {
-                            scan_one(run, scanner, &input.origin, &input.bytes, tx);
-                            input.job
-                        }
-                        Event::Queued(ticket) => ticket,
-                        Event::Note(m) => return drop(tx.send(Msg::Note(m))),
-                        Event::Error(m) => return drop(tx.send(Msg::Error(m))),
-                        Event::Skipped(m) => return drop(tx.send(Msg::Skipped(m))),
-                    };
-                    release(&ticket, tx);
-                },
-            );
+        // Stopping (Ctrl-C, a closed output) ends this loop; the source sees its channel
+        // closed and starts nothing more.
+        std::iter::from_fn(move || {
+            if run.stop.load(Ordering::Relaxed) {
+                None
+            } else {
+                erx.blocking_recv()
+            }
+        })
+        .par_bridge()
+        .for_each_init(
+            || Scanner::new(&run.engine, &run.decoders, run.options.clone()),
+            |scanner, event| {
+                let ticket = match event {
+                    Event::Input(input) => {
+                        scan_one(run, scanner, &input.origin, &input.bytes, tx);
+                        input.job
+                    }
+                    Event::Queued(ticket) => ticket,
+                    Event::Note(m) => return drop(tx.send(Msg::Note(m))),
+                    Event::Error(m) => return drop(tx.send(Msg::Error(m))),
+                    Event::Skipped(m) => return drop(tx.send(Msg::Skipped(m))),
+                };
+                release(&ticket, tx);
+            },
+        );
         let stats = source.join().expect("CircleCI source thread panicked")?;
         if let Some(pb) = progress {
             pb.set_message("done");

@@ -71,8 +71,50 @@ pub(crate) struct Run {
     pub(crate) archive_limits: archive::Limits,
     pub(crate) inputs: AtomicU64,
     pub(crate) bytes: AtomicU64,
-    /// Set when stdout is gone (a closed pipe): workers stop early.
+    /// Set when stdout is gone (a closed pipe) or on Ctrl-C: workers and sources stop early.
     pub(crate) stop: AtomicBool,
+    /// Ctrl-C (or SIGTERM): the scan stops, what was found is written and recorded.
+    pub(crate) interrupted: AtomicBool,
+}
+
+/// Ctrl-C and SIGTERM: the first stops the scan the way a closed output does (the current
+/// write finishes, findings and finished jobs are recorded, the summary says how to resume);
+/// a second one quits at once.
+fn on_interrupt(run: Arc<Run>) {
+    static SEEN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let handler = move || {
+        if SEEN.fetch_add(1, Ordering::SeqCst) > 0 {
+            std::process::exit(130);
+        }
+        run.interrupted.store(true, Ordering::SeqCst);
+        run.stop.store(true, Ordering::SeqCst);
+        eprintln!("cisleuth: interrupted: finishing the current write and recording what is done (again to quit at once)");
+    };
+    // Only fails when a handler is already set (a second scan in one process): keep that one.
+    let _ = ctrlc::set_handler(handler);
+}
+
+/// How to go on after an interrupted scan: the same command line (with `--state`, finished
+/// jobs are not fetched again and reported findings are not repeated).
+fn resume_hint(state: Option<&std::path::Path>) -> String {
+    let quote = |a: String| {
+        if !a.is_empty()
+            && a.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c))
+        {
+            a
+        } else {
+            format!("'{}'", a.replace('\'', "'\\''"))
+        }
+    };
+    let line: Vec<String> = std::env::args().map(quote).collect();
+    match state {
+        Some(_) => format!("resume with: {}", line.join(" ")),
+        None => {
+            "the scan is incomplete; with --state FILE a re-run resumes instead of starting over"
+                .into()
+        }
+    }
 }
 
 /// A scan sink that batches findings for the writer (or sends each at once when streaming).
@@ -163,7 +205,9 @@ pub fn run(cmd: ScanCommand) -> Result<ExitCode> {
         inputs: AtomicU64::new(0),
         bytes: AtomicU64::new(0),
         stop: AtomicBool::new(false),
+        interrupted: AtomicBool::new(false),
     });
+    on_interrupt(run.clone());
     let report = make_report(&opts, run.engine.rules());
     let (tx, rx) = sync_channel::<Msg>(1024);
     let mut setup = WriterSetup {
@@ -233,15 +277,20 @@ pub fn run(cmd: ScanCommand) -> Result<ExitCode> {
             );
         }
     }
+    counts.interrupted = run.interrupted.load(Ordering::SeqCst);
     // The report is closed by the writer; the summary line goes to stderr.
     if !opts.quiet {
         eprintln!("cisleuth: {}", counts.line());
+    }
+    if counts.interrupted {
+        let hint = resume_hint(state_path.as_deref());
+        eprintln!("cisleuth: {}", crate::terminal::line(&hint));
     }
     let code = if counts.output_failed {
         exit::ERROR
     } else if counts.failing > 0 {
         exit::FINDINGS
-    } else if counts.errors > 0 || counts.skipped > 0 {
+    } else if counts.errors > 0 || counts.skipped > 0 || counts.interrupted {
         exit::ERROR
     } else {
         exit::CLEAN

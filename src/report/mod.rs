@@ -58,6 +58,9 @@ pub struct Summary {
     /// exit code is 2 whatever was found.
     #[serde(skip)]
     pub output_failed: bool,
+    /// Stopped by Ctrl-C or SIGTERM: incomplete.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -90,7 +93,13 @@ impl Summary {
             if self.findings == 1 { "" } else { "s" },
         );
         if self.errors > 0 {
-            s.push_str(&format!(", {} input(s) with errors", self.errors));
+            s.push_str(&format!(
+                ", {} error(s): the scan is incomplete",
+                self.errors
+            ));
+        }
+        if self.interrupted {
+            s.push_str(", interrupted: the scan is incomplete");
         }
         if self.skipped > 0 {
             s.push_str(&format!(", {} input(s) skipped", self.skipped));
@@ -501,7 +510,7 @@ mod tests {
         };
         assert_eq!(
             s.line(),
-            "scanned 2 inputs (3.0 MiB) in 1.50 s (2.0 MiB/s): 1 finding, 1 input(s) with errors"
+            "scanned 2 inputs (3.0 MiB) in 1.50 s (2.0 MiB/s): 1 finding, 1 error(s): the scan is incomplete"
         );
     }
 }

@@ -264,6 +264,11 @@ impl Ctx {
         format!("{}{path}", self.base.as_str().trim_end_matches('/'))
     }
 
+    /// The scan is stopping (Ctrl-C, a closed output): the receiver is gone; start nothing.
+    fn stopped(&self) -> bool {
+        self.tx.is_closed()
+    }
+
     async fn send(&self, e: Event) {
         // The receiver only goes away when the scan is being torn down.
         let _ = self.tx.send(e).await;
@@ -330,7 +335,7 @@ impl Pager {
 
     /// The next page's items; `None` once the list is over.
     async fn next<T: DeserializeOwned>(&mut self, ctx: &Ctx) -> Result<Option<Vec<T>>, String> {
-        if self.done {
+        if self.done || ctx.stopped() {
             return Ok(None);
         }
         // Whatever happens now, this listing ends unless a next token is taken below.
@@ -738,6 +743,9 @@ async fn workflow(ctx: Arc<Ctx>, id: String, known: Option<(Workflow, u64)>) {
 }
 
 async fn scan_job(ctx: Arc<Ctx>, job: JobRef) {
+    if ctx.stopped() {
+        return;
+    }
     let key = format!("{}/{}", job.slug, job.number);
     if !ctx.seen.lock().expect("seen lock").insert(key.clone()) {
         return;
@@ -921,6 +929,9 @@ async fn fetch(
     label: String,
 ) -> Fetched {
     let _body_permit = ctx.bodies.acquire().await.expect("semaphore open");
+    if ctx.stopped() {
+        return Fetched::Failed;
+    }
     let what = match (&place.artifact, &place.step) {
         (Some(a), _) => format!("artifact {a}"),
         (_, Some(s)) => format!("step {s:?} node {}", place.node_index.unwrap_or(0)),
