@@ -275,6 +275,10 @@ pub struct ScanOpts {
     /// allowlists, ignored paths, entropy overrides.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Never read ./.cisleuth.toml: in a pre-merge gate the working directory is the code under
+    /// test, and its policy could switch the scan off. Pin policy with --config instead.
+    #[arg(long, env = "CISLEUTH_NO_REPO_CONFIG", value_parser = clap::builder::BoolishValueParser::new())]
+    pub no_repo_config: bool,
     /// Baseline of known findings (`cisleuth baseline create`): only new ones are reported.
     #[arg(long, value_name = "FILE")]
     pub baseline: Option<PathBuf>,

@@ -19,6 +19,13 @@
 //!
 //! Besides the file, a line containing `cisleuth:allow` is never reported (an inline allow, like
 //! `gitleaks:allow`), so a deliberate test value can be marked where it is.
+//!
+//! In a pre-merge check the working directory is the code under test: a change can add a
+//! `.cisleuth.toml` that disables every rule or ignores `**`, and a log line can carry
+//! `cisleuth:allow`. Policy cannot be made safe from its author, so it is made visible: the
+//! summary names every rule the policy disabled, replaced or weakened and counts the inputs
+//! and matches it dropped ([`PolicyEffect`]), and `--no-repo-config` (or `--config` with a
+//! file from outside the checkout) pins policy for a gate.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -26,7 +33,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use regex::bytes::Regex;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::rules::Rule;
 
@@ -101,11 +109,101 @@ fn matches_if_given(re: &Option<Regex>, hay: &[u8]) -> bool {
     re.as_ref().is_none_or(|re| re.is_match(hay))
 }
 
+/// What policy dropped during a scan, counted as it happens (workers share it).
+#[derive(Debug, Default)]
+pub struct Tally {
+    pub ignored_inputs: AtomicU64,
+    pub allowed_by_entries: AtomicU64,
+    pub allowed_inline: AtomicU64,
+}
+
+/// What the policy took away from a scan, for the summary (JSON: `summary.policy`).
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct PolicyEffect {
+    /// The policy file, if one was read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// Read from the working directory (the checkout, in a pre-merge check), not `--config`.
+    pub from_working_directory: bool,
+    pub disabled_rules: Vec<String>,
+    /// Built-in rules that the policy's `rules.dirs` redefined.
+    pub replaced_rules: Vec<String>,
+    /// Rules whose `min_entropy` the policy set.
+    pub entropy_overrides: Vec<String>,
+    pub ignored_inputs: u64,
+    pub allowed_by_entries: u64,
+    /// Matches on lines marked `cisleuth:allow` (in any input).
+    pub allowed_inline: u64,
+}
+
+impl PolicyEffect {
+    /// Whether the policy removed anything from this scan.
+    pub fn removed_anything(&self) -> bool {
+        !self.disabled_rules.is_empty()
+            || !self.replaced_rules.is_empty()
+            || !self.entropy_overrides.is_empty()
+            || self.ignored_inputs + self.allowed_by_entries + self.allowed_inline > 0
+    }
+
+    /// One line for stderr.
+    pub fn line(&self) -> String {
+        let mut parts = Vec::new();
+        let list = |v: &[String]| v.join(", ");
+        if !self.disabled_rules.is_empty() {
+            parts.push(format!("rules disabled: {}", list(&self.disabled_rules)));
+        }
+        if !self.replaced_rules.is_empty() {
+            parts.push(format!(
+                "built-in rules redefined: {}",
+                list(&self.replaced_rules)
+            ));
+        }
+        if !self.entropy_overrides.is_empty() {
+            parts.push(format!(
+                "entropy set for: {}",
+                list(&self.entropy_overrides)
+            ));
+        }
+        if self.ignored_inputs > 0 {
+            parts.push(format!(
+                "{} input(s) ignored by [paths]",
+                self.ignored_inputs
+            ));
+        }
+        if self.allowed_by_entries > 0 {
+            parts.push(format!(
+                "{} match(es) allowed by [[allow]]",
+                self.allowed_by_entries
+            ));
+        }
+        if self.allowed_inline > 0 {
+            parts.push(format!(
+                "{} match(es) on lines marked cisleuth:allow",
+                self.allowed_inline
+            ));
+        }
+        let whose = match (&self.file, self.from_working_directory) {
+            (Some(f), true) => {
+                format!("policy {f} from the working directory (pin policy with --no-repo-config)")
+            }
+            (Some(f), false) => format!("policy {f}"),
+            (None, _) => "policy".to_string(),
+        };
+        format!("{whose} removed from this scan: {}", parts.join("; "))
+    }
+}
+
 /// The loaded policy.
 #[derive(Clone, Debug, Default)]
 pub struct Config {
     /// Where it came from (None: no file).
     pub source: Option<PathBuf>,
+    /// Found in the working directory rather than named with `--config`.
+    pub from_working_directory: bool,
+    /// Built-in rule ids a policy rule directory redefined (set by [`Config::apply`]).
+    pub replaced: Vec<String>,
+    /// What was dropped so far.
+    pub tally: std::sync::Arc<Tally>,
     pub disable: Vec<String>,
     pub rule_dirs: Vec<PathBuf>,
     pub entropy: HashMap<String, f32>,
@@ -114,21 +212,40 @@ pub struct Config {
 }
 
 impl Config {
-    /// `--config FILE` if given, else `.cisleuth.toml` in the working directory if present.
-    pub fn load(explicit: Option<&Path>) -> Result<Config> {
-        let path = match explicit {
-            Some(p) => p.to_path_buf(),
+    /// `--config FILE` if given, else `.cisleuth.toml` in the working directory if present
+    /// and `repo_config` (false with `--no-repo-config`).
+    pub fn load(explicit: Option<&Path>, repo_config: bool) -> Result<Config> {
+        let (path, implicit) = match explicit {
+            Some(p) => (p.to_path_buf(), false),
             None => {
                 let p = PathBuf::from(FILE_NAME);
-                if !p.exists() {
+                if !repo_config || !p.exists() {
                     return Ok(Config::default());
                 }
-                p
+                (p, true)
             }
         };
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read config {}", path.display()))?;
-        Config::parse(&text, &path)
+        let mut c = Config::parse(&text, &path)?;
+        c.from_working_directory = implicit;
+        Ok(c)
+    }
+
+    /// What this policy removed from the scan so far.
+    pub fn effect(&self) -> PolicyEffect {
+        let mut entropy: Vec<String> = self.entropy.keys().cloned().collect();
+        entropy.sort();
+        PolicyEffect {
+            file: self.source.as_ref().map(|p| p.display().to_string()),
+            from_working_directory: self.from_working_directory,
+            disabled_rules: self.disable.clone(),
+            replaced_rules: self.replaced.clone(),
+            entropy_overrides: entropy,
+            ignored_inputs: self.tally.ignored_inputs.load(Ordering::Relaxed),
+            allowed_by_entries: self.tally.allowed_by_entries.load(Ordering::Relaxed),
+            allowed_inline: self.tally.allowed_inline.load(Ordering::Relaxed),
+        }
     }
 
     /// Parse a config file's text; relative rule dirs are relative to the file.
@@ -179,6 +296,9 @@ impl Config {
         }
         Ok(Config {
             source: Some(path.to_path_buf()),
+            from_working_directory: false,
+            replaced: Vec::new(),
+            tally: Default::default(),
             disable: file.rules.disable,
             rule_dirs: file.rules.dirs.iter().map(|d| base.join(d)).collect(),
             entropy: file.rules.entropy,
@@ -189,7 +309,18 @@ impl Config {
 
     /// Remove disabled rules and apply entropy overrides; unknown ids are an error (a typo
     /// must not silently leave a rule on).
-    pub fn apply(&self, rules: &mut Vec<Rule>) -> Result<()> {
+    pub fn apply(&mut self, rules: &mut Vec<Rule>) -> Result<()> {
+        let builtin: Vec<String> = crate::rules::builtin()?.into_iter().map(|r| r.id).collect();
+        self.replaced = rules
+            .iter()
+            .filter(|r| builtin.contains(&r.id))
+            .filter(|r| {
+                self.rule_dirs
+                    .iter()
+                    .any(|d| Path::new(&r.origin).starts_with(d))
+            })
+            .map(|r| r.id.clone())
+            .collect();
         for id in self.disable.iter().chain(self.entropy.keys()) {
             if !rules.iter().any(|r| &r.id == id) {
                 bail!(
@@ -208,14 +339,27 @@ impl Config {
     }
 
     /// Whether an input at `path` is excluded by `[paths] ignore`.
+    /// Counted when true: call it once per input.
     pub fn ignored(&self, path: &Path) -> bool {
-        self.ignore.as_ref().is_some_and(|g| g.is_match(path))
+        let hit = self.ignore.as_ref().is_some_and(|g| g.is_match(path));
+        if hit {
+            self.tally.ignored_inputs.fetch_add(1, Ordering::Relaxed);
+        }
+        hit
     }
 
-    /// Whether a finding is allowed (inline marker or an `[[allow]]` entry).
+    /// Whether a finding is allowed (inline marker or an `[[allow]]` entry). Counted when
+    /// true: call it once per match.
     pub fn allows(&self, rule_id: &str, secret: &[u8], line: &[u8]) -> bool {
-        memchr::memmem::find(line, INLINE_ALLOW).is_some()
-            || self.allow.iter().any(|a| a.matches(rule_id, secret, line))
+        let counter = if memchr::memmem::find(line, INLINE_ALLOW).is_some() {
+            &self.tally.allowed_inline
+        } else if self.allow.iter().any(|a| a.matches(rule_id, secret, line)) {
+            &self.tally.allowed_by_entries
+        } else {
+            return false;
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        true
     }
 }
 
@@ -242,7 +386,7 @@ line = 'fixtures/'
 
     #[test]
     fn parses_and_applies() {
-        let c = Config::parse(TEXT, Path::new("/repo/.cisleuth.toml")).unwrap();
+        let mut c = Config::parse(TEXT, Path::new("/repo/.cisleuth.toml")).unwrap();
         assert_eq!(c.rule_dirs, vec![PathBuf::from("/repo/more-rules")]);
         let mut rules = crate::rules::builtin().unwrap();
         let n = rules.len();
@@ -275,7 +419,7 @@ line = 'fixtures/'
             ("[rulez]", "unknown field"),
         ] {
             let r = Config::parse(text, Path::new("c.toml"))
-                .and_then(|c| c.apply(&mut crate::rules::builtin().unwrap()));
+                .and_then(|mut c| c.apply(&mut crate::rules::builtin().unwrap()));
             let e = format!("{:#}", r.unwrap_err());
             assert!(e.contains(want), "{text}: {e}");
         }

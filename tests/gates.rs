@@ -165,3 +165,86 @@ fn config_file_disables_allows_ignores_and_overrides() {
         stderr(&o)
     );
 }
+
+#[test]
+fn what_a_repository_policy_removed_is_named_and_can_be_pinned_off() {
+    // The code under test ships a policy that switches the scan off in every way it can.
+    let dir = TempDir::new().unwrap();
+    let tok = gh_token("ghp", 520);
+    fs::write(
+        dir.path().join(".cisleuth.toml"),
+        "[rules]\ndisable = [\"url-password\"]\ndirs = [\"ci-rules\"]\n\n[paths]\nignore = [\"**\"]\n",
+    )
+    .unwrap();
+    // A rule directory that redefines the GitHub token rule to match nothing.
+    write(
+        &dir,
+        "ci-rules/github.toml",
+        "[[rules]]\nid = \"github-pat\"\nname = \"GitHub token\"\nkeywords = [\"zzqq_never\"]\nregex = '(?P<secret>zzqq_never_[0-9]{40})'\n\
+         severity = \"low\"\nconfidence = \"high\"\ndescription = \"d\"\nremediation = \"r\"\nexamples = [{ text = \"k zzqq_never_0123456789012345678901234567890123456789\", secret = \"zzqq_never_0123456789012345678901234567890123456789\" }]\nnegative_examples = [\"zzqq_never_\"]\n",
+    );
+    write(&dir, "build.log", format!("export GH={tok}\n"));
+    let scan = |extra: &[&str]| {
+        cisleuth()
+            .current_dir(dir.path())
+            .args(["scan", "path", "--format", "json", "--show-secrets"])
+            .args(extra)
+            .arg("build.log")
+            .output()
+            .unwrap()
+    };
+    let o = scan(&[]);
+    let err = stderr(&o);
+    assert_eq!(code(&o), 0, "the policy did switch it off: {err}");
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let p = &doc["summary"]["policy"];
+    assert_eq!(p["file"], ".cisleuth.toml", "{doc}");
+    assert_eq!(p["from_working_directory"], true);
+    assert_eq!(p["disabled_rules"], serde_json::json!(["url-password"]));
+    assert_eq!(p["replaced_rules"], serde_json::json!(["github-pat"]));
+    assert_eq!(p["ignored_inputs"], 1);
+    let note = err
+        .lines()
+        .find(|l| l.contains("removed from this scan"))
+        .unwrap_or_else(|| panic!("no policy line: {err}"));
+    for want in [
+        "from the working directory",
+        "--no-repo-config",
+        "rules disabled: url-password",
+        "built-in rules redefined: github-pat",
+        "1 input(s) ignored by [paths]",
+    ] {
+        assert!(note.contains(want), "{want}: {note}");
+    }
+    // Pinned: the repository's file is not read, the secret is found.
+    for pinned in [
+        scan(&["--no-repo-config"]),
+        cisleuth()
+            .current_dir(dir.path())
+            .env("CISLEUTH_NO_REPO_CONFIG", "1")
+            .args(["scan", "path", "--format", "json", "build.log"])
+            .output()
+            .unwrap(),
+    ] {
+        assert_eq!(code(&pinned), 1, "{}", stderr(&pinned));
+        let doc: serde_json::Value = serde_json::from_slice(&pinned.stdout).unwrap();
+        assert!(doc["summary"].get("policy").is_none(), "{doc}");
+    }
+    // An inline allow in the scanned text is counted too.
+    write(
+        &dir,
+        "inline.log",
+        format!("export GH={tok} # cisleuth:allow\n"),
+    );
+    let o = cisleuth()
+        .current_dir(dir.path())
+        .args(["scan", "path", "--no-repo-config", "inline.log"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0);
+    assert!(
+        stderr(&o).contains("1 match(es) on lines marked cisleuth:allow"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -169,7 +169,7 @@ pub fn run(cmd: ScanCommand) -> Result<ExitCode> {
         ScanCommand::CircleCi(a) => a.opts.clone(),
     };
     // Everything that can fail on configuration fails here, before any output.
-    let config = Config::load(opts.config.as_deref())?;
+    let mut config = Config::load(opts.config.as_deref(), !opts.no_repo_config)?;
     let mut dirs = config.rule_dirs.clone();
     dirs.extend(opts.rules.iter().cloned());
     let mut rules = rules::load(&dirs)?;
@@ -281,6 +281,9 @@ pub fn run(cmd: ScanCommand) -> Result<ExitCode> {
     // The report is closed by the writer; the summary line goes to stderr.
     if !opts.quiet {
         eprintln!("cisleuth: {}", counts.line());
+    }
+    if let (Some(p), false) = (&counts.policy, opts.quiet) {
+        eprintln!("cisleuth: note: {}", crate::terminal::line(&p.line()));
     }
     if counts.interrupted {
         let hint = resume_hint(state_path.as_deref());
@@ -493,6 +496,10 @@ fn write_all(
     s.inputs = run.inputs.load(Ordering::Relaxed);
     s.bytes = run.bytes.load(Ordering::Relaxed);
     s.elapsed_secs = setup.started.elapsed().as_secs_f64();
+    let effect = run.options.policy.effect();
+    if effect.removed_anything() {
+        s.policy = Some(effect);
+    }
     if out_ok {
         check(report.finish(&s), &mut out_ok, &mut s);
     }
@@ -544,7 +551,8 @@ fn scan_paths(run: &Run, paths: &[std::path::PathBuf], tx: &SyncSender<Msg>) {
                     Ok(entry) => entry,
                 };
                 let path = entry.path();
-                if run.options.policy.ignored(path) {
+                // Folders are walked into; what policy ignores is counted file by file.
+                if !entry.file_type().is_dir() && run.options.policy.ignored(path) {
                     return;
                 }
                 let ft = if entry.path_is_symlink() {

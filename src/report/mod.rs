@@ -58,6 +58,9 @@ pub struct Summary {
     /// exit code is 2 whatever was found.
     #[serde(skip)]
     pub output_failed: bool,
+    /// What policy (`.cisleuth.toml`, `--config`, inline allows) removed from the scan.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<crate::config::PolicyEffect>,
     /// Stopped by Ctrl-C or SIGTERM: incomplete.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub interrupted: bool,
