@@ -274,9 +274,16 @@ impl Config {
             let re = |p: &Option<String>| {
                 p.as_deref()
                     .map(|p| {
-                        Regex::new(p).with_context(|| {
-                            format!("{}: [[allow]] entry {}: bad regex {p:?}", ctx(), i + 1)
-                        })
+                        crate::rules::check_pattern_size(p)
+                            .and_then(|()| {
+                                Ok(regex::bytes::RegexBuilder::new(p)
+                                    .size_limit(8 << 20)
+                                    .nest_limit(64)
+                                    .build()?)
+                            })
+                            .with_context(|| {
+                                format!("{}: [[allow]] entry {}: bad regex", ctx(), i + 1)
+                            })
                     })
                     .transpose()
             };

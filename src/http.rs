@@ -7,6 +7,8 @@
 //! artifact behind a redirect) carries its signature in the query, and the link is a
 //! credential until it expires, so messages show such parameters as `…`.
 //!
+//! Both read bodies through [`read_body`], bounded with or without a Content-Length.
+//!
 //! A leaf module: it imports nothing of the crate.
 
 use std::time::{Duration, SystemTime};
@@ -87,6 +89,26 @@ pub fn shown_url(url: &str) -> String {
         return format!("{u}?{}", kept.join("&"));
     }
     u.to_string()
+}
+
+/// Read a response body, streaming, giving up (None) past `limit` bytes: the same bound
+/// whether or not the server sent a Content-Length (a body without one could otherwise grow
+/// until memory runs out).
+pub async fn read_body(
+    mut resp: reqwest::Response,
+    limit: u64,
+) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    if resp.content_length().is_some_and(|n| n > limit) {
+        return Ok(None);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await? {
+        if body.len() as u64 + chunk.len() as u64 > limit {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
 }
 
 #[cfg(test)]

@@ -208,11 +208,29 @@ fn valid_id(id: &str) -> bool {
 /// Compile a rule regex the way the engine runs it: bytes, Unicode off (ASCII classes, `.`
 /// matches any byte but `\n`), so invalid UTF-8 and non-ASCII log text never push the regex
 /// off its fast DFA path. A rule that wants Unicode can say `(?u)`.
-fn compile(pattern: &str) -> Result<Regex, regex::Error> {
-    RegexBuilder::new(pattern)
+fn compile(pattern: &str) -> Result<Regex> {
+    check_pattern_size(pattern)?;
+    Ok(RegexBuilder::new(pattern)
         .unicode(false)
         .size_limit(32 << 20)
-        .build()
+        .nest_limit(64)
+        .build()?)
+}
+
+/// The longest regex a rule or policy may have, in bytes. The longest built-in one is about
+/// 300; a pattern of megabytes (a generated list, a hostile policy file) is refused before
+/// the regex compiler spends time and memory on it.
+pub const MAX_PATTERN: usize = 4096;
+
+/// Refuse a regex longer than [`MAX_PATTERN`] before compiling it.
+pub fn check_pattern_size(pattern: &str) -> Result<()> {
+    if pattern.len() > MAX_PATTERN {
+        bail!(
+            "the regex is {} bytes long; at most {MAX_PATTERN} are allowed (split it into rules)",
+            pattern.len()
+        );
+    }
+    Ok(())
 }
 
 impl Rule {

@@ -333,3 +333,38 @@ fn utf16_with_a_bom_is_text_whatever_the_script_of_its_first_lines() {
         assert_eq!(jsonl(&o)[0]["location"]["line"], 61, "{}", stdout(&o));
     }
 }
+
+#[test]
+fn file_names_reach_the_terminal_escaped() {
+    let dir = TempDir::new().unwrap();
+    let tok = gh_token("ghp", 47);
+    let evil = "build\x1b]0;pwned\x07\u{202e}gol.log";
+    write(&dir, evil, format!("token {tok}\n"));
+    // A broken link with a newline in its name: the error stays one line.
+    symlink(
+        dir.path().join("missing"),
+        dir.path().join("x\ncisleuth: 0 findings"),
+    )
+    .unwrap();
+    let o = cisleuth()
+        .args(["scan", "path", "--format", "human"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let (out, err) = (stdout(&o), stderr(&o));
+    for text in [&out, &err] {
+        assert!(
+            !text.contains('\x1b') && !text.contains('\x07') && !text.contains('\u{202e}'),
+            "{text:?}"
+        );
+    }
+    assert!(
+        out.contains("build\\x1b]0;pwned\\x07\\u{202e}gol.log"),
+        "{out}"
+    );
+    assert!(
+        !err.lines().any(|l| l.starts_with("cisleuth: 0 findings")),
+        "a forged line: {err}"
+    );
+}

@@ -85,6 +85,14 @@ fn broken_rules_are_refused_with_a_clear_error() {
         (EXTRA.replace("[a-z0-9]{24})", "[a-z0-9]{24}"), "regex"),
         (format!("{EXTRA}{EXTRA}"), "duplicate rule id"),
         ("not toml [[".to_string(), "cannot parse"),
+        // A megabyte of alternatives is refused before the regex compiler sees it.
+        (
+            EXTRA.replace(
+                "[a-z0-9]{24})",
+                &format!("[a-z0-9]{{24}}(?:{}))", vec!["x"; 500_000].join("|")),
+            ),
+            "at most 4096",
+        ),
     ];
     for (i, (text, want)) in cases.iter().enumerate() {
         let rules = dir.path().join(format!("r{i}"));

@@ -199,3 +199,71 @@ fn failed_webhooks_are_not_marked_filed_and_dry_runs_send_nothing() {
         &secrets,
     );
 }
+
+/// A server that answers every request with `status` and a body without Content-Length that
+/// would go on for `total` bytes; returns its URL and how many bytes it managed to send.
+fn endless_body(status: u16) -> (String, std::sync::Arc<std::sync::atomic::AtomicU64>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    let sent = std::sync::Arc::new(AtomicU64::new(0));
+    let counter = sent.clone();
+    std::thread::spawn(move || {
+        for stream in l.incoming().flatten() {
+            let counter = counter.clone();
+            std::thread::spawn(move || {
+                let mut r = BufReader::new(stream.try_clone().unwrap());
+                let mut len = 0usize;
+                loop {
+                    let mut h = String::new();
+                    if r.read_line(&mut h).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let h = h.trim_end().to_ascii_lowercase();
+                    if h.is_empty() {
+                        break;
+                    }
+                    if let Some(v) = h.strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap();
+                    }
+                }
+                let mut body = vec![0; len];
+                let _ = r.read_exact(&mut body);
+                let mut w = stream;
+                let head = format!("HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n");
+                if w.write_all(head.as_bytes()).is_err() {
+                    return;
+                }
+                let chunk = vec![b' '; 1 << 20];
+                for _ in 0..256 {
+                    if w.write_all(&chunk).is_err() {
+                        return;
+                    }
+                    counter.fetch_add(chunk.len() as u64, Ordering::SeqCst);
+                }
+            });
+        }
+    });
+    (url, sent)
+}
+
+#[test]
+fn a_ticket_server_cannot_stream_an_endless_answer_into_memory() {
+    let dir = TempDir::new().unwrap();
+    let (db, _) = datastore(&dir);
+    for status in [200, 500] {
+        let (url, sent) = endless_body(status);
+        let o = report(&db, &["--to", &format!("webhook:{url}/hook")], &[]);
+        assert_eq!(code(&o), 2, "{}", stderr(&o));
+        assert!(stderr(&o).contains("not filed"), "{}", stderr(&o));
+        // Reading stopped near the limit: the server could not push its 256 MiB per request.
+        let mib = sent.load(std::sync::atomic::Ordering::SeqCst) >> 20;
+        // Six findings; a 500 is tried four times each. Unbounded, each request takes 256 MiB.
+        let requests = if status == 200 { 6 } else { 24 };
+        assert!(
+            mib < requests * 64,
+            "HTTP {status}: the server sent {mib} MiB"
+        );
+    }
+}

@@ -306,16 +306,10 @@ impl<W: Write + Send> Human<W> {
 
 /// Make a value safe to print on a terminal: control bytes (escape sequences in a secret
 /// taken from a log) are shown escaped.
+/// Text from the input (names, secrets) as the terminal may show it: control characters and
+/// bidi marks escaped (see [`crate::terminal`]).
 fn printable(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
+    crate::terminal::line(s).into_owned()
 }
 
 impl<W: Write + Send> Report for Human<W> {
@@ -337,7 +331,7 @@ impl<W: Write + Send> Report for Human<W> {
         let shown = if self.show_secrets {
             printable(&String::from_utf8_lossy(f.secret.expose()))
         } else {
-            f.redacted()
+            printable(&f.redacted())
         };
         let mut line = format!(
             "{:>7}:{:<4} {sev} {}  {}",

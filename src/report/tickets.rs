@@ -230,6 +230,9 @@ impl Sink {
     }
 }
 
+/// The most read of a ticketing server's answer.
+const ANSWER_LIMIT: u64 = 1 << 20;
+
 /// POST with retries: 5xx, 429 (after `Retry-After`) and transport errors, up to `attempts`.
 pub async fn post(client: &reqwest::Client, req: &TicketRequest, attempts: u32) -> Result<Vec<u8>> {
     let mut last = String::new();
@@ -239,7 +242,16 @@ pub async fn post(client: &reqwest::Client, req: &TicketRequest, attempts: u32) 
             r = r.header(k, v);
         }
         let wait = match r.send().await {
-            Ok(resp) if resp.status().is_success() => return Ok(resp.bytes().await?.to_vec()),
+            Ok(resp) if resp.status().is_success() => {
+                // A ticket's answer is a small JSON document; a server that streams more is
+                // not one to trust with the rest.
+                return match crate::http::read_body(resp, ANSWER_LIMIT).await? {
+                    Some(body) => Ok(body),
+                    None => {
+                        bail!("the answer is larger than {ANSWER_LIMIT} bytes; not a ticketing API")
+                    }
+                };
+            }
             Ok(resp) => {
                 let status = resp.status();
                 let retry = crate::http::retry_wait(
@@ -247,10 +259,17 @@ pub async fn post(client: &reqwest::Client, req: &TicketRequest, attempts: u32) 
                     std::time::SystemTime::now(),
                     Duration::from_secs(60),
                 );
-                let body = resp.text().await.unwrap_or_default();
+                let body = crate::http::read_body(resp, 64 << 10)
+                    .await
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default();
                 last = format!(
                     "HTTP {status}: {}",
-                    body.chars().take(200).collect::<String>()
+                    String::from_utf8_lossy(&body)
+                        .chars()
+                        .take(200)
+                        .collect::<String>()
                 );
                 if !(status.is_server_error() || status.as_u16() == 429) {
                     bail!("{last}");

@@ -371,7 +371,7 @@ impl Client {
                         limit,
                     });
                 }
-                return match read_limited(resp, limit).await {
+                return match crate::http::read_body(resp, limit).await {
                     Ok(Some(body)) => Attempt::Done(body),
                     Ok(None) => Attempt::Fail(HttpError::TooLarge {
                         url: url.to_string(),
@@ -441,21 +441,6 @@ fn transport_message(e: &reqwest::Error) -> String {
     } else {
         format!("{kind}: {detail}")
     }
-}
-
-/// Read a body, giving up (None) past `limit` bytes.
-async fn read_limited(
-    mut resp: reqwest::Response,
-    limit: u64,
-) -> Result<Option<Vec<u8>>, reqwest::Error> {
-    let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await? {
-        if body.len() as u64 + chunk.len() as u64 > limit {
-            return Ok(None);
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(Some(body))
 }
 
 #[cfg(test)]
