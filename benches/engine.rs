@@ -18,9 +18,10 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 use cisleuth::decode::Decoders;
 use cisleuth::detect::Engine;
-use cisleuth::finding::{Finding, Origin};
+use cisleuth::finding::Finding;
 use cisleuth::rules;
 use cisleuth::scan::{Options, Scanner, Sink};
+use cisleuth::source::origin::Origin;
 
 struct Count(usize);
 impl Sink for Count {

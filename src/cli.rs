@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Find leaked credentials in CI build output.
@@ -415,5 +416,38 @@ mod tests {
             cli.command,
             Command::Scan(ScanCommand::Stdin { .. })
         ));
+    }
+}
+
+/// Parse `--since`/`--until`: RFC 3339, or `YYYY-MM-DD` (UTC midnight; with `end_of_day`,
+/// the midnight after it, so `--until 2023-01-04` includes that day).
+pub fn parse_time(s: &str, end_of_day: bool) -> anyhow::Result<time::OffsetDateTime> {
+    if let Ok(t) = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339) {
+        return Ok(t);
+    }
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    let d = time::Date::parse(s, &fmt)
+        .with_context(|| format!("invalid time {s:?}: use RFC 3339 or YYYY-MM-DD"))?;
+    let d = if end_of_day {
+        d.next_day().context("date out of range")?
+    } else {
+        d
+    };
+    Ok(d.midnight().assume_utc())
+}
+
+#[cfg(test)]
+mod time_tests {
+    use super::*;
+
+    #[test]
+    fn times() {
+        let t = parse_time("2022-12-21", false).unwrap();
+        assert_eq!(t, time::macros::datetime!(2022-12-21 0:00 UTC));
+        let t = parse_time("2023-01-04", true).unwrap();
+        assert_eq!(t, time::macros::datetime!(2023-01-05 0:00 UTC));
+        let t = parse_time("2022-12-28T10:00:00+02:00", false).unwrap();
+        assert_eq!(t, time::macros::datetime!(2022-12-28 8:00 UTC));
+        assert!(parse_time("yesterday", false).is_err());
     }
 }

@@ -24,6 +24,8 @@ pub mod content;
 pub mod decode;
 pub mod detect;
 pub mod finding;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod http;
 pub mod normalise;
 pub mod report;
@@ -32,3 +34,5 @@ pub mod scan;
 pub mod source;
 pub mod store;
 pub mod terminal;
+#[cfg(test)]
+pub(crate) mod testutil;

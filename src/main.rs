@@ -28,7 +28,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("cisleuth: error: {}", cmd::error_line(&e));
-            ExitCode::from(cmd::scan::exit::ERROR)
+            ExitCode::from(cmd::exit::ERROR)
         }
     }
 }

@@ -26,9 +26,10 @@ use crate::content::{self, Content, Strings};
 use crate::decode::{Classes, Decoded, Decoders};
 use crate::detect::evidence::{shape, Evidence, Shape};
 use crate::detect::{Engine, Match, Scratch, MAX_MATCH_LEN};
-use crate::finding::{Finding, Location, Origin, Paired};
+use crate::finding::{Finding, Location, Paired};
 use crate::normalise::{circleci_step_text, looks_like_step_json, AnsiStripper, StepText};
 use crate::rules::Confidence;
+use crate::source::origin::Origin;
 
 /// Size of one read from an input.
 pub const READ_SIZE: usize = 1 << 20;
@@ -229,7 +230,7 @@ impl<'e> Scanner<'e> {
                     inner: io::Cursor::new(first).chain(&mut reader),
                     read: &read,
                 };
-                let mut text = crate::decode::utf16_reader(counted, encoding);
+                let mut text = crate::content::utf16_reader(counted, encoding);
                 self.scan_text(&mut text, Vec::new(), &mut outcome, origin, sink);
                 outcome.bytes = read.get();
             }
@@ -354,7 +355,7 @@ impl<'e> Scanner<'e> {
             // serde's message can quote the input (a secret among it): say only what kind
             // of error and where.
             Err(e) => {
-                let why = crate::source::json_error(&e);
+                let why = crate::terminal::json_error(&e);
                 Err((raw, Some(why)))
             }
         }
@@ -641,20 +642,6 @@ fn soft_cut(pending: &[u8]) -> usize {
         .map_or(n, |i| lo + i + 1)
 }
 
-/// Test reader: yields its bytes at most `.1` at a time, as a pipe or a decompressor may.
-#[cfg(test)]
-pub(crate) struct Trickle<'a>(pub &'a [u8], pub usize);
-
-#[cfg(test)]
-impl Read for Trickle<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.1.min(self.0.len()).min(buf.len());
-        buf[..n].copy_from_slice(&self.0[..n]);
-        self.0 = &self.0[n..];
-        Ok(n)
-    }
-}
-
 fn read_some(reader: &mut (impl Read + ?Sized), buf: &mut [u8]) -> io::Result<usize> {
     loop {
         match reader.read(buf) {
@@ -814,7 +801,11 @@ mod tests {
         for step in [1usize, 7, 100, 4096, 65536] {
             let mut s = Scanner::new(&engine, &decoders, Options::default());
             let mut c = Collect::default();
-            s.scan_reader(Trickle(&input, step), &Arc::new(Origin::Stdin), &mut c);
+            s.scan_reader(
+                crate::testutil::Trickle(&input, step),
+                &Arc::new(Origin::Stdin),
+                &mut c,
+            );
             assert_eq!(summary(&c), whole, "read size {step}");
         }
     }

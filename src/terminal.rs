@@ -2,7 +2,8 @@
 //! text an attacker can choose; printed raw, an escape sequence clears the screen, sets the
 //! window title or hides a line, a bidi override reorders what the user reads, and a newline
 //! splits a one-line error into a forged second line. Everything cisleuth prints on stderr
-//! goes through [`escape`] first.
+//! goes through [`escape`] first, and a JSON parse error is described by [`json_error`]
+//! (kind and position) rather than serde's text, which can quote the input.
 
 use std::borrow::Cow;
 
@@ -40,6 +41,18 @@ pub fn escape(s: &str, keep_newlines: bool) -> Cow<'_, str> {
 /// One line for stderr: every control character escaped, line feeds included.
 pub fn line(s: &str) -> Cow<'_, str> {
     escape(s, false)
+}
+
+/// What went wrong parsing JSON, without serde's quote of the input (a server's answer or a
+/// step's output can hold a secret, and this text goes to stderr): the kind of error and where.
+pub fn json_error(e: &serde_json::Error) -> String {
+    let kind = match e.classify() {
+        serde_json::error::Category::Io => "read",
+        serde_json::error::Category::Syntax => "syntax",
+        serde_json::error::Category::Data => "shape",
+        serde_json::error::Category::Eof => "unexpected end",
+    };
+    format!("{kind} error at line {} column {}", e.line(), e.column())
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ mod decoders;
 mod forms;
 mod gates;
 mod integrity;
+mod layering;
 mod output;
 mod rules;
 mod scan;

@@ -7,5 +7,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    cisleuth::decode::fuzz_one(data);
+    cisleuth::fuzz::fuzz_one(data);
 });

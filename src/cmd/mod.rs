@@ -1,7 +1,6 @@
 //! Commands: the glue between the CLI and the library's stages.
 
 pub mod baseline;
-pub mod circleci;
 pub mod report;
 pub mod rules;
 pub mod scan;
@@ -13,4 +12,14 @@ pub fn error_line(e: &anyhow::Error) -> String {
     // column it points at), every other control character escaped.
     let text = format!("{e:#}");
     crate::terminal::escape(text.trim_end(), true).into_owned()
+}
+
+/// Exit codes, in one place (README "Exit codes").
+pub mod exit {
+    /// No findings, everything scanned.
+    pub const CLEAN: u8 = 0;
+    /// At least one finding.
+    pub const FINDINGS: u8 = 1;
+    /// Usage or configuration error, or an incomplete scan with no findings.
+    pub const ERROR: u8 = 2;
 }

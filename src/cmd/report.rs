@@ -159,7 +159,7 @@ pub fn report(a: ReportArgs) -> Result<ExitCode> {
     let since = a
         .since
         .as_deref()
-        .map(|s| crate::source::circleci::parse_time(s, false).map(|t| t.unix_timestamp()))
+        .map(|s| crate::cli::parse_time(s, false).map(|t| t.unix_timestamp()))
         .transpose()?;
     let found = store.query(&Filter {
         status,

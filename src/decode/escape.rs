@@ -89,10 +89,10 @@ impl Decoder for Escapes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::check_table;
+    use crate::testutil::check_table;
 
     fn views(text: &str) -> Vec<(String, String)> {
-        super::super::views(&Escapes, text)
+        crate::testutil::views(&Escapes, text)
     }
 
     #[test]

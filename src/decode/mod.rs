@@ -27,7 +27,7 @@ pub use classes::Classes;
 pub use escape::Escapes;
 pub use percent::Percent;
 pub use runs::Base64Hex;
-pub use utf16::{sniff_utf16, utf16_reader, Utf16Fragments, Utf16Input};
+pub use utf16::Utf16Fragments;
 
 /// A run of `text` that decodes to `bytes`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -219,35 +219,6 @@ pub(crate) fn escaped_runs(
     }
 }
 
-/// Test helper: `(encoded run, decoded text)` of every view `decoder` finds in `text`.
-#[cfg(test)]
-pub(crate) fn views(decoder: &dyn Decoder, text: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let mut classes = Classes::default();
-    classes.build(text.as_bytes());
-    decoder.decode(text.as_bytes(), &classes, &mut out);
-    out.into_iter()
-        .map(|d| {
-            (
-                text[d.start..d.end].to_string(),
-                String::from_utf8_lossy(&d.bytes).into_owned(),
-            )
-        })
-        .collect()
-}
-
-/// Test helper: check `(text, [(encoded run, decoded)])` cases against `decoder`.
-#[cfg(test)]
-pub(crate) fn check_table(decoder: &dyn Decoder, cases: &[(&str, &[(&str, &str)])]) {
-    for (text, want) in cases {
-        let want: Vec<(String, String)> = want
-            .iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect();
-        assert_eq!(views(decoder, text), want, "{text}");
-    }
-}
-
 /// The run of [`is_run_byte`] bytes around `at`, at most `max` bytes on each side.
 pub(crate) fn run_around(text: &[u8], at: usize, max: usize) -> (usize, usize) {
     let lo = at.saturating_sub(max);
@@ -261,36 +232,6 @@ pub(crate) fn run_around(text: &[u8], at: usize, max: usize) -> (usize, usize) {
         .position(|&b| !is_run_byte(b))
         .map_or(hi, |i| at + i);
     (start, end)
-}
-
-/// One fuzzing input through the normaliser + decoder stack: the decoders alone on the raw
-/// bytes, then a whole scan (content sniffing, UTF-16, strings, ANSI, step JSON, decoders to
-/// depth 3, detection). The `cargo fuzz` target calls this, and `cargo test` replays the inputs
-/// kept in `fuzz/regressions/` through it.
-#[doc(hidden)]
-pub fn fuzz_one(data: &[u8]) {
-    use std::sync::{Arc, OnceLock};
-    static ENGINE: OnceLock<crate::detect::Engine> = OnceLock::new();
-    let engine = ENGINE.get_or_init(|| {
-        crate::detect::Engine::new(crate::rules::builtin().expect("built-in rules"))
-            .expect("engine")
-    });
-    let decoders = Decoders::standard(3);
-    let mut classes = Classes::default();
-    let mut out = Vec::new();
-    decoders.decode(data, &mut classes, &mut out);
-    for d in &out {
-        assert!(d.start < d.end && d.end <= data.len());
-    }
-    struct Drop;
-    impl crate::scan::Sink for Drop {
-        fn finding(&mut self, f: crate::finding::Finding) {
-            assert!(f.span.0 <= f.span.1);
-        }
-        fn note(&mut self, _: String) {}
-    }
-    let mut scanner = crate::scan::Scanner::new(engine, &decoders, Default::default());
-    scanner.scan_bytes(data, &Arc::new(crate::finding::Origin::Stdin), &mut Drop);
 }
 
 #[cfg(test)]
@@ -307,22 +248,6 @@ mod tests {
         // One bad byte in ten is tolerated, two are not.
         assert!(is_text(b"abcdefghi\x00"));
         assert!(!is_text(b"abcdefgh\x00\x00"));
-    }
-
-    /// Inputs the fuzzer once crashed on (and seeds worth keeping) stay fixed.
-    #[test]
-    fn fuzz_regressions_replay() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions");
-        let mut n = 0;
-        for entry in std::fs::read_dir(&dir).expect("fuzz/regressions") {
-            let path = entry.unwrap().path();
-            if path.extension().is_some_and(|e| e == "md") {
-                continue;
-            }
-            fuzz_one(&std::fs::read(&path).unwrap());
-            n += 1;
-        }
-        assert!(n > 0, "no inputs in {}", dir.display());
     }
 
     #[test]

@@ -40,10 +40,10 @@ fn unescape(run: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::check_table;
+    use crate::testutil::check_table;
 
     fn views(text: &str) -> Vec<(String, String)> {
-        super::super::views(&Percent, text)
+        crate::testutil::views(&Percent, text)
     }
 
     #[test]

@@ -11,8 +11,9 @@ use std::io::{self, Write};
 use serde_json::{json, Value};
 
 use super::{Report, Summary};
-use crate::finding::{Finding, Origin};
+use crate::finding::Finding;
 use crate::rules::{Rule, Severity};
+use crate::source::origin::Origin;
 
 /// What a report needs to know of a rule beyond the finding.
 #[derive(Clone, Debug)]

@@ -394,8 +394,9 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::finding::{Location, Origin, Paired, Secret};
+    use crate::finding::{Location, Paired, Secret};
     use crate::rules;
+    use crate::source::origin::Origin;
 
     fn finding(secret: &str) -> Finding {
         let rules = rules::builtin().unwrap();
@@ -486,7 +487,7 @@ mod tests {
         Human::new(&mut out, true, false).finding(&f).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(!text.contains('\x1b') && !text.contains('\x07'), "{text:?}");
-        assert!(text.contains("\\u{1b}]0;pwned"), "{text}");
+        assert!(text.contains("\\x1b]0;pwned\\x07"), "{text}");
         assert!(text.starts_with("logs/a.log\n"));
         let mut out = Vec::new();
         Human::new(&mut out, false, true).finding(&f).unwrap();

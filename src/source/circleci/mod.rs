@@ -30,7 +30,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, Semaphore};
 
-use crate::finding::{CircleCiPlace, Origin};
+use crate::source::origin::{CircleCiPlace, Origin};
 use api::{Artifact, Build, Job, Page, Pipeline, Slug, V1Project, Workflow};
 use client::{Auth, Client, HttpError, Settings, Token};
 
@@ -181,23 +181,6 @@ fn is_loopback(url: &Url) -> bool {
     }
 }
 
-/// Parse `--since`/`--until`: RFC 3339, or `YYYY-MM-DD` (UTC midnight; with `end_of_day`,
-/// the midnight after it, so `--until 2023-01-04` includes that day).
-pub fn parse_time(s: &str, end_of_day: bool) -> Result<OffsetDateTime> {
-    if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
-        return Ok(t);
-    }
-    let fmt = time::macros::format_description!("[year]-[month]-[day]");
-    let d = time::Date::parse(s, &fmt)
-        .with_context(|| format!("invalid time {s:?}: use RFC 3339 or YYYY-MM-DD"))?;
-    let d = if end_of_day {
-        d.next_day().context("date out of range")?
-    } else {
-        d
-    };
-    Ok(d.midnight().assume_utc())
-}
-
 fn parse_api_time(s: &str) -> Option<OffsetDateTime> {
     OffsetDateTime::parse(s, &Rfc3339).ok()
 }
@@ -289,7 +272,7 @@ impl Ctx {
             format!(
                 "{}: unexpected response ({})",
                 crate::http::shown_url(&url),
-                crate::source::json_error(&e)
+                crate::terminal::json_error(&e)
             )
         })
     }
@@ -374,7 +357,7 @@ impl Pager {
                 format!(
                     "{}: unexpected response ({})",
                     crate::http::shown_url(&ctx.api(path)),
-                    crate::source::json_error(&e)
+                    crate::terminal::json_error(&e)
                 )
             })?;
         self.read += 1;
@@ -984,15 +967,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn times() {
-        let t = parse_time("2022-12-21", false).unwrap();
-        assert_eq!(t, time::macros::datetime!(2022-12-21 0:00 UTC));
-        let t = parse_time("2023-01-04", true).unwrap();
-        assert_eq!(t, time::macros::datetime!(2023-01-05 0:00 UTC));
-        let t = parse_time("2022-12-28T10:00:00+02:00", false).unwrap();
-        assert_eq!(t, time::macros::datetime!(2022-12-28 8:00 UTC));
-        assert!(parse_time("yesterday", false).is_err());
+    fn api_times() {
         assert!(parse_api_time("2026-08-14T23:41:02.5Z").is_some());
+        assert!(parse_api_time("yesterday").is_none());
     }
 
     #[test]

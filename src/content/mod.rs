@@ -12,6 +12,10 @@ use std::io::{self, Read};
 
 use encoding_rs::Encoding;
 
+pub mod utf16;
+
+pub use utf16::{sniff_utf16, utf16_reader, Utf16Input};
+
 /// Shortest printable run kept from a binary.
 pub const MIN_STRING: usize = 8;
 
@@ -35,7 +39,7 @@ pub fn classify(head: &[u8]) -> Content {
     if let Some(kind) = image(head) {
         return Content::Image(kind);
     }
-    if let Some(enc) = crate::decode::sniff_utf16(head) {
+    if let Some(enc) = utf16::sniff_utf16(head) {
         return Content::Utf16(enc);
     }
     let sample = &head[..head.len().min(8192)];
@@ -279,7 +283,7 @@ mod tests {
     }
 
     fn strings_of(input: &[u8], read_size: usize) -> Vec<u8> {
-        use crate::scan::Trickle;
+        use crate::testutil::Trickle;
         let mut out = Vec::new();
         Strings::new(Trickle(input, read_size))
             .read_to_end(&mut out)

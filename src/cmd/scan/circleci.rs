@@ -12,14 +12,14 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use rayon::iter::{ParallelBridge, ParallelIterator};
 
-use super::scan::{scan_archive, scan_input, Msg, Run};
+use super::pipeline::{scan_archive, scan_input, Msg, Run};
 use crate::cli::CircleCiArgs;
-use crate::finding::Origin;
 use crate::scan::Scanner;
 use crate::source::archive;
 use crate::source::circleci::client::{Settings, Token};
 use crate::source::circleci::state::State;
 use crate::source::circleci::{self, Event, JobTicket, RequestStats, Scope, Totals};
+use crate::source::origin::Origin;
 
 /// A validated `scan circleci` invocation.
 pub(crate) struct Prepared {
@@ -57,12 +57,12 @@ pub(crate) fn prepare(a: &CircleCiArgs) -> Result<Prepared> {
     let since = a
         .since
         .as_deref()
-        .map(|s| circleci::parse_time(s, false))
+        .map(|s| crate::cli::parse_time(s, false))
         .transpose()?;
     let until = a
         .until
         .as_deref()
-        .map(|s| circleci::parse_time(s, true))
+        .map(|s| crate::cli::parse_time(s, true))
         .transpose()?;
     if let (Some(s), Some(u)) = (since, until) {
         if s > u {
