@@ -10,7 +10,7 @@
 //!
 //! A datastore is the record of an incident, so it is never silently damaged or lost:
 //! - It says what it is (`PRAGMA application_id`) and which schema it has (`user_version`,
-//!   moved forward by [`MIGRATIONS`]); a resume state file, another program's SQLite file,
+//!   moved forward by `MIGRATIONS`); a resume state file, another program's SQLite file,
 //!   a newer schema or a damaged file is refused with one clear error before any scanning.
 //! - Findings are written in batched transactions ([`Store::record`] buffers, [`Store::flush`]
 //!   commits); a batch that fails stays buffered and is tried again, and what is still
@@ -280,7 +280,7 @@ impl Store {
     }
 
     /// Record one reported finding: buffered, committed with its batch ([`Store::flush`] runs
-    /// every [`BATCH`] findings or [`FLUSH_EVERY`]). An error here is a batch that could not be
+    /// every `BATCH` findings or `FLUSH_EVERY`). An error here is a batch that could not be
     /// committed; its findings stay buffered for the next attempt.
     pub fn record(&mut self, f: &Finding) -> Result<()> {
         let secret = self

@@ -3,7 +3,7 @@
 
 use std::io::Write;
 use std::os::unix::fs::symlink;
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 
 use tempfile::TempDir;
 
@@ -367,4 +367,67 @@ fn file_names_reach_the_terminal_escaped() {
         !err.lines().any(|l| l.starts_with("cisleuth: 0 findings")),
         "a forged line: {err}"
     );
+}
+
+#[test]
+fn every_source_opens_an_input_the_same_way() {
+    // One chain decides how an input is read: the same archive or compressed log as a file,
+    // through a FIFO and on stdin gives the same secret at the same member and line.
+    let dir = TempDir::new().unwrap();
+    let tok = gh_token("ghp", 48);
+    let log = format!("step one\nstep two\nexport GITHUB_TOKEN={tok}\n");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(log.as_bytes()).unwrap();
+    for (name, bytes, member) in [
+        (
+            "a.zip",
+            zip_of(&[("logs/build.log", log.as_bytes())]),
+            Some("logs/build.log"),
+        ),
+        (
+            "a.tar.gz",
+            tar_gz_of(&[("logs/build.log", log.as_bytes())]),
+            Some("logs/build.log"),
+        ),
+        ("a.log", log.clone().into_bytes(), None),
+        ("a.log.gz", gz.finish().unwrap(), None),
+    ] {
+        let path = write(&dir, name, &bytes);
+        let fifo = dir.path().join(format!("{name}.fifo"));
+        assert!(Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success());
+        let writer = {
+            let (fifo, bytes) = (fifo.clone(), bytes.clone());
+            std::thread::spawn(move || std::fs::write(fifo, bytes).unwrap())
+        };
+        let from_fifo = scan_jsonl(&[&fifo], &[]);
+        writer.join().unwrap();
+        let mut child = cisleuth()
+            .args(["scan", "-", "--format", "jsonl", "--show-secrets"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(&bytes).unwrap();
+        let from_stdin = child.wait_with_output().unwrap();
+        for (how, o) in [
+            ("file", scan_jsonl(&[&path], &[])),
+            ("fifo", from_fifo),
+            ("stdin", from_stdin),
+        ] {
+            assert_eq!(code(&o), 1, "{name} as {how}: {}", stderr(&o));
+            let found = jsonl(&o);
+            assert_eq!(found.len(), 1, "{name} as {how}: {found:?}");
+            assert_eq!(found[0]["secret"], tok.as_str(), "{name} as {how}");
+            assert_eq!(found[0]["location"]["line"], 3, "{name} as {how}");
+            if let Some(member) = member {
+                let p = found[0]["location"]["path"].as_str().unwrap().to_string();
+                assert!(p.ends_with(&format!("!/{member}")), "{name} as {how}: {p}");
+            }
+        }
+    }
 }

@@ -8,8 +8,8 @@ use serde_json::{json, Value};
 
 use crate::cli::{Group, ReportArgs, ReportFormat, TriageArgs};
 use crate::finding::{Finding, Location, Secret};
-use crate::report::ci::csv_field;
-use crate::report::tickets::{post, Sink, SinkArgs};
+use crate::report::csv::csv_field;
+use crate::report::tickets::{post, TicketSink, TicketSinkArgs};
 use crate::report::{Report, RuleInfo, Sarif};
 use crate::store::{Filter, Store, Stored};
 
@@ -98,7 +98,7 @@ fn place(loc: &Value) -> String {
 
 /// File one ticket per new, unticketed secret in `found`; returns an error count.
 fn file_tickets(a: &ReportArgs, store: &Store, found: &[Stored]) -> Result<usize> {
-    let sink = Sink::parse(&SinkArgs {
+    let sink = TicketSink::parse(&TicketSinkArgs {
         spec: a.to.as_deref().expect("checked by caller"),
         github_api: &a.github_api,
         labels: &a.labels,

@@ -597,7 +597,7 @@ pub fn names_secret(key: &[u8]) -> bool {
     })
 }
 
-/// Whether the key names a service that issues credentials (see [`SERVICE_WORDS`]).
+/// Whether the key names a service that issues credentials (see `SERVICE_WORDS`).
 pub fn names_service(key: &[u8]) -> bool {
     words(key)
         .iter()

@@ -17,7 +17,7 @@ use crate::store::Stored;
 
 /// Where tickets go.
 #[derive(Debug, Clone)]
-pub enum Sink {
+pub enum TicketSink {
     Webhook {
         url: String,
     },
@@ -63,7 +63,7 @@ impl TicketRequest {
 }
 
 /// Settings from the command line.
-pub struct SinkArgs<'a> {
+pub struct TicketSinkArgs<'a> {
     pub spec: &'a str,
     pub github_api: &'a str,
     pub labels: &'a [String],
@@ -81,8 +81,8 @@ fn env(name: &str, dry_run: bool) -> Result<String> {
     }
 }
 
-impl Sink {
-    pub fn parse(a: &SinkArgs<'_>) -> Result<Sink> {
+impl TicketSink {
+    pub fn parse(a: &TicketSinkArgs<'_>) -> Result<TicketSink> {
         let (kind, rest) = a.spec.split_once(':').with_context(|| {
             format!(
                 "invalid --to {:?}: use webhook:URL, github:OWNER/REPO or jira:URL",
@@ -90,14 +90,14 @@ impl Sink {
             )
         })?;
         match kind {
-            "webhook" => Ok(Sink::Webhook {
+            "webhook" => Ok(TicketSink::Webhook {
                 url: rest.to_string(),
             }),
             "github" => {
                 if rest.split('/').count() != 2 || rest.split('/').any(str::is_empty) {
                     bail!("invalid --to github:{rest}: use github:OWNER/REPO");
                 }
-                Ok(Sink::GitHub {
+                Ok(TicketSink::GitHub {
                     api: a.github_api.trim_end_matches('/').to_string(),
                     repo: rest.to_string(),
                     token: env("GITHUB_TOKEN", a.dry_run)?,
@@ -113,7 +113,7 @@ impl Sink {
                     env("JIRA_EMAIL", a.dry_run)?,
                     env("JIRA_API_TOKEN", a.dry_run)?
                 );
-                Ok(Sink::Jira {
+                Ok(TicketSink::Jira {
                     base: rest.trim_end_matches('/').to_string(),
                     project: project.to_string(),
                     issue_type: a.jira_issue_type.to_string(),
@@ -165,7 +165,7 @@ impl Sink {
     /// The request that files `s`.
     pub fn request(&self, s: &Stored) -> TicketRequest {
         match self {
-            Sink::Webhook { url } => TicketRequest {
+            TicketSink::Webhook { url } => TicketRequest {
                 url: url.clone(),
                 headers: vec![("Content-Type".into(), "application/json".into())],
                 body: json!({
@@ -176,7 +176,7 @@ impl Sink {
                     "remediation": s.remediation, "occurrences": s.occurrences,
                 }),
             },
-            Sink::GitHub {
+            TicketSink::GitHub {
                 api,
                 repo,
                 token,
@@ -191,7 +191,7 @@ impl Sink {
                 ],
                 body: json!({ "title": Self::title(s), "body": Self::markdown(s), "labels": labels }),
             },
-            Sink::Jira {
+            TicketSink::Jira {
                 base,
                 project,
                 issue_type,
@@ -217,12 +217,12 @@ impl Sink {
     pub fn ticket_id(&self, s: &Stored, body: &[u8]) -> String {
         let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
         match self {
-            Sink::GitHub { .. } => v["html_url"]
+            TicketSink::GitHub { .. } => v["html_url"]
                 .as_str()
                 .map(str::to_string)
                 .unwrap_or_else(|| format!("#{}", v["number"])),
-            Sink::Jira { .. } => v["key"].as_str().unwrap_or("?").to_string(),
-            Sink::Webhook { url } => v["id"]
+            TicketSink::Jira { .. } => v["key"].as_str().unwrap_or("?").to_string(),
+            TicketSink::Webhook { url } => v["id"]
                 .as_str()
                 .map(str::to_string)
                 .unwrap_or_else(|| format!("webhook:{url}#{}", &s.fingerprint[..16])),

@@ -2,7 +2,7 @@
 //! before any output), run the CircleCI source on its own thread, and scan what it sends on
 //! the rayon pool. Artifacts that are archives are walked member by member.
 
-use std::io::{Cursor, IsTerminal};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::SyncSender;
@@ -12,10 +12,9 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use rayon::iter::{ParallelBridge, ParallelIterator};
 
-use super::pipeline::{scan_archive, scan_input, Msg, Run};
+use super::pipeline::{scan_named, Body, Msg, Named, Run};
 use crate::cli::CircleCiArgs;
 use crate::scan::Scanner;
-use crate::source::archive;
 use crate::source::circleci::client::{Settings, Token};
 use crate::source::circleci::state::State;
 use crate::source::circleci::{self, Event, JobTicket, RequestStats, Scope, Totals};
@@ -181,7 +180,8 @@ fn release(ticket: &JobTicket, tx: &SyncSender<Msg>) {
     }
 }
 
-/// Scan one input; an artifact that is an archive is walked member by member.
+/// Scan one input: handed to the pipeline's one chain, named by its artifact path (so an
+/// archive artifact is walked member by member) or by its place.
 fn scan_one(
     run: &Run,
     scanner: &mut Scanner<'_>,
@@ -189,29 +189,25 @@ fn scan_one(
     bytes: &[u8],
     tx: &SyncSender<Msg>,
 ) {
-    let artifact = match origin.as_ref() {
-        Origin::CircleCi(p) => p.artifact.clone(),
-        _ => None,
+    let place = match origin.as_ref() {
+        Origin::CircleCi(p) => p,
+        _ => unreachable!("the CircleCI source names its inputs"),
     };
-    let Some(name) = artifact.filter(|n| archive::sniff(n, bytes) != archive::Kind::Plain) else {
-        scan_input(run, scanner, Cursor::new(bytes), origin, false, tx);
-        return;
-    };
+    let name = place
+        .artifact
+        .clone()
+        .unwrap_or_else(|| origin.display_name());
     let member_origin = |member: &str| {
-        let Origin::CircleCi(place) = origin.as_ref() else {
-            unreachable!("artifacts come from CircleCI")
-        };
         let mut place = place.clone();
         place.artifact = Some(member.to_string());
         Arc::new(Origin::CircleCi(place))
     };
-    scan_archive(
-        run,
-        scanner,
-        &name,
-        bytes,
-        &origin.display_name(),
-        &member_origin,
-        tx,
-    );
+    let input = Named {
+        name: &name,
+        label: origin.display_name(),
+        origin,
+        member_origin: &member_origin,
+        immediate: false,
+    };
+    scan_named(run, scanner, &input, Body::Bytes(bytes), tx);
 }

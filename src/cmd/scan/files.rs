@@ -3,7 +3,7 @@
 //! stream stdin. Each input goes to the pipeline ([`super::pipeline`]).
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, Read};
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::SyncSender;
@@ -11,9 +11,8 @@ use std::sync::Arc;
 
 use rayon::iter::{ParallelBridge, ParallelIterator};
 
-use super::pipeline::{scan_archive, scan_input, Msg, Run};
-use crate::scan::{Scanner, READ_SIZE};
-use crate::source::archive;
+use super::pipeline::{scan_named, Body, Msg, Named, Run};
+use crate::scan::Scanner;
 use crate::source::origin::Origin;
 
 pub(super) fn scan_paths(run: &Run, paths: &[std::path::PathBuf], tx: &SyncSender<Msg>) {
@@ -84,7 +83,6 @@ pub(super) fn scan_paths(run: &Run, paths: &[std::path::PathBuf], tx: &SyncSende
         );
 }
 
-/// A FIFO, process substitution or character device named as a path.
 fn scan_path_stream(run: &Run, scanner: &mut Scanner<'_>, path: &Path, tx: &SyncSender<Msg>) {
     let name = path.display().to_string();
     match File::open(path) {
@@ -95,12 +93,20 @@ fn scan_path_stream(run: &Run, scanner: &mut Scanner<'_>, path: &Path, tx: &Sync
                 left: run.max_file_size,
                 limit: run.max_file_size,
             };
-            scan_stream(run, scanner, capped, &name, &origin, false, tx);
+            let input = Named::file(&name, &origin, &file_member, false);
+            scan_named(run, scanner, &input, Body::Stream(Box::new(capped)), tx);
         }
         Err(e) => {
             let _ = tx.send(Msg::Error(format!("{name}: {e}")));
         }
     }
+}
+
+/// A member of an archive read from a file or a stream is named `archive!/member`.
+fn file_member(member: &str) -> Arc<Origin> {
+    Arc::new(Origin::File {
+        path: member.to_string(),
+    })
 }
 
 /// A reader that fails once more than `limit` bytes were asked of it: a stream named as a
@@ -129,74 +135,6 @@ impl<R: Read> Read for Capped<R> {
         self.left -= got as u64;
         Ok(got)
     }
-}
-
-/// Scan a stream (stdin, a FIFO): an archive in it (zip, tar, or a tar inside gzip, bzip2 or
-/// xz) is read into memory, at most --max-file-size, and walked member by member like the
-/// same archive on disk; anything else streams into the scanner (decompressed if it is a
-/// compressed stream).
-fn scan_stream(
-    run: &Run,
-    scanner: &mut Scanner<'_>,
-    reader: impl Read,
-    name: &str,
-    origin: &Arc<Origin>,
-    immediate: bool,
-    tx: &SyncSender<Msg>,
-) {
-    let mut reader = BufReader::with_capacity(READ_SIZE, reader);
-    let kind = match reader.fill_buf() {
-        Ok(head) => archive::sniff(name, head),
-        Err(_) => archive::Kind::Plain,
-    };
-    match kind {
-        archive::Kind::Plain => scan_input(run, scanner, reader, origin, immediate, tx),
-        archive::Kind::Compressed(codec) => {
-            // A compressed stream: a tar inside it is an archive, anything else is text.
-            let mut inner = BufReader::with_capacity(READ_SIZE, codec.reader(reader));
-            let tar = match inner.fill_buf() {
-                Ok(head) => archive::sniff(name, head) != archive::Kind::Plain,
-                Err(_) => false,
-            };
-            if tar {
-                buffer_and_walk(run, scanner, &mut inner, name, tx);
-            } else {
-                scan_input(run, scanner, inner, origin, immediate, tx);
-            }
-        }
-        _ => buffer_and_walk(run, scanner, &mut reader, name, tx),
-    }
-}
-
-/// Read an archive from a stream into memory (at most --max-file-size) and walk it.
-fn buffer_and_walk(
-    run: &Run,
-    scanner: &mut Scanner<'_>,
-    reader: &mut dyn Read,
-    name: &str,
-    tx: &SyncSender<Msg>,
-) {
-    let mut bytes = Vec::new();
-    if let Err(e) = reader
-        .take(run.max_file_size.saturating_add(1))
-        .read_to_end(&mut bytes)
-    {
-        let _ = tx.send(Msg::Error(format!("{name}: {e}")));
-        return;
-    }
-    if bytes.len() as u64 > run.max_file_size {
-        let _ = tx.send(Msg::Skipped(format!(
-            "{name}: an archive longer than --max-file-size {}; not scanned",
-            run.max_file_size
-        )));
-        return;
-    }
-    let member_origin = |member: &str| {
-        Arc::new(Origin::File {
-            path: member.to_string(),
-        })
-    };
-    scan_archive(run, scanner, name, &bytes, name, &member_origin, tx);
 }
 
 fn walk_error(e: &walkdir::Error) -> String {
@@ -229,40 +167,20 @@ fn scan_file(run: &Run, scanner: &mut Scanner<'_>, path: &Path, tx: &SyncSender<
         return;
     }
     let origin = Arc::new(Origin::File { path: name.clone() });
-    let mut reader = BufReader::with_capacity(READ_SIZE, file);
-    // Archives and compressed files are walked member by member, within the archive limits
-    // (the compressed bytes are read whole, the decompressed ones stream into the scanner).
-    let kind = match reader.fill_buf() {
-        Ok(head) => archive::sniff(&name, head),
-        Err(_) => archive::Kind::Plain,
-    };
-    if kind != archive::Kind::Plain {
-        let mut bytes = Vec::with_capacity(meta.len() as usize);
-        if let Err(e) = reader.read_to_end(&mut bytes) {
-            let _ = tx.send(Msg::Error(format!("{name}: {e}")));
-            return;
-        }
-        let member_origin = |member: &str| {
-            Arc::new(Origin::File {
-                path: member.to_string(),
-            })
-        };
-        scan_archive(run, scanner, &name, &bytes, &name, &member_origin, tx);
-        return;
-    }
-    scan_input(run, scanner, reader, &origin, false, tx);
+    let input = Named::file(&name, &origin, &file_member, false);
+    scan_named(run, scanner, &input, Body::File(file), tx);
 }
 
 pub(super) fn scan_stdin(run: &Run, tx: &SyncSender<Msg>) {
     let mut scanner = Scanner::new(&run.engine, &run.decoders, run.options.clone());
     let stdin = io::stdin();
-    scan_stream(
+    let origin = Arc::new(Origin::Stdin);
+    let input = Named::file("<stdin>", &origin, &file_member, true);
+    scan_named(
         run,
         &mut scanner,
-        stdin.lock(),
-        "<stdin>",
-        &Arc::new(Origin::Stdin),
-        true,
+        &input,
+        Body::Stream(Box::new(stdin.lock())),
         tx,
     );
 }

@@ -1,10 +1,13 @@
 //! The scan runtime every source uses: the shared [`Run`] (engine, decoders, limits,
 //! counters, the stop flag), the messages workers send the writer ([`Msg`]), the sink that
-//! batches findings into them ([`ChannelSink`]), and scanning one named input or one archive
-//! ([`scan_input`], [`scan_archive`]). Sources (files and stdin in `files`, CircleCI in
-//! `circleci`) only produce inputs and call these; none of them imports another.
+//! batches findings into them ([`ChannelSink`]), and the one chain every input goes through:
+//! [`scan_named`] decides, from its name and first bytes, whether it is an archive (walked
+//! member by member under the archive budget), a compressed stream or an input for the
+//! scanner (which tells text, UTF-16, binary, executables and step JSON apart). Sources (files
+//! and stdin in `files`, CircleCI in `circleci`) only produce named inputs; none of them
+//! decides how an input is read, and none imports another.
 
-use std::io::{self, BufRead, Read};
+use std::io::{self, BufRead, BufReader, Read};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
@@ -12,7 +15,7 @@ use std::sync::Arc;
 use crate::decode::Decoders;
 use crate::detect::Engine;
 use crate::finding::Finding;
-use crate::scan::{Options, Scanner, Sink};
+use crate::scan::{Options, Scanner, Sink, READ_SIZE};
 use crate::source::archive::{self, Walker};
 use crate::source::origin::Origin;
 
@@ -87,8 +90,149 @@ fn maybe_decompress<'a, R: BufRead + 'a>(mut reader: R) -> io::Result<Box<dyn Re
 
 /// Walk an archive and scan each member as its own input (named by `member_origin` from the
 /// `outer!/inner` chain). Refused members (bombs, nesting too deep) count as skipped; corrupt
+/// One input as a source hands it over.
+pub(crate) struct Named<'a> {
+    /// What archive kinds are sniffed by, and the prefix of member names (a path, an artifact
+    /// path, `<stdin>`).
+    pub(crate) name: &'a str,
+    /// How the input is named in messages.
+    pub(crate) label: String,
+    pub(crate) origin: &'a Arc<Origin>,
+    /// The origin of an archive member, from its `archive!/member` name.
+    pub(crate) member_origin: &'a dyn Fn(&str) -> Arc<Origin>,
+    /// Findings go to the writer one at a time (stdin), not in batches.
+    pub(crate) immediate: bool,
+}
+
+impl<'a> Named<'a> {
+    /// An input whose label is its name.
+    pub(crate) fn file(
+        name: &'a str,
+        origin: &'a Arc<Origin>,
+        member_origin: &'a dyn Fn(&str) -> Arc<Origin>,
+        immediate: bool,
+    ) -> Named<'a> {
+        Named {
+            name,
+            label: name.to_string(),
+            origin,
+            member_origin,
+            immediate,
+        }
+    }
+}
+
+/// The bytes of a named input.
+pub(crate) enum Body<'a> {
+    /// Already in memory (a CircleCI step output or artifact).
+    Bytes(&'a [u8]),
+    /// A regular file (its size was checked against `--max-file-size`).
+    File(std::fs::File),
+    /// A stream of unknown length (stdin, a FIFO, a device), capped by its source.
+    Stream(Box<dyn Read + 'a>),
+}
+
+/// The one decision of how an input is read, for every source: an archive (zip, tar, a tar
+/// inside gzip/bzip2/xz) is walked member by member like the same file on disk; a compressed
+/// file or body is walked as a one-member archive (`x.gz!/x`), a compressed stream of unknown
+/// length is decompressed as it streams; everything else goes to the scanner.
+pub(crate) fn scan_named(
+    run: &Run,
+    scanner: &mut Scanner<'_>,
+    input: &Named<'_>,
+    body: Body<'_>,
+    tx: &SyncSender<Msg>,
+) {
+    let walk = |scanner: &mut Scanner<'_>, bytes: &[u8]| {
+        scan_archive(
+            run,
+            scanner,
+            input.name,
+            bytes,
+            &input.label,
+            input.member_origin,
+            tx,
+        )
+    };
+    let head_kind = |reader: &mut dyn BufRead| match reader.fill_buf() {
+        Ok(head) => archive::sniff(input.name, head),
+        Err(_) => archive::Kind::Plain,
+    };
+    match body {
+        Body::Bytes(bytes) => {
+            if archive::sniff(input.name, bytes) == archive::Kind::Plain {
+                scan_input(
+                    run,
+                    scanner,
+                    io::Cursor::new(bytes),
+                    input.origin,
+                    input.immediate,
+                    tx,
+                );
+            } else {
+                walk(scanner, bytes);
+            }
+        }
+        Body::File(file) => {
+            let mut reader = BufReader::with_capacity(READ_SIZE, file);
+            if head_kind(&mut reader) == archive::Kind::Plain {
+                scan_input(run, scanner, reader, input.origin, input.immediate, tx);
+            } else if let Some(bytes) = buffer(run, &mut reader, input, tx) {
+                walk(scanner, &bytes);
+            }
+        }
+        Body::Stream(stream) => {
+            let mut reader = BufReader::with_capacity(READ_SIZE, stream);
+            match head_kind(&mut reader) {
+                archive::Kind::Plain => {
+                    scan_input(run, scanner, reader, input.origin, input.immediate, tx)
+                }
+                archive::Kind::Compressed(codec) => {
+                    // A tar inside is an archive; anything else streams, decompressed.
+                    let mut inner = BufReader::with_capacity(READ_SIZE, codec.reader(reader));
+                    if head_kind(&mut inner) == archive::Kind::Plain {
+                        scan_input(run, scanner, inner, input.origin, input.immediate, tx);
+                    } else if let Some(bytes) = buffer(run, &mut inner, input, tx) {
+                        walk(scanner, &bytes);
+                    }
+                }
+                _ => {
+                    if let Some(bytes) = buffer(run, &mut reader, input, tx) {
+                        walk(scanner, &bytes);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Read an archive into memory, at most `--max-file-size`; a longer one is not scanned.
+fn buffer(
+    run: &Run,
+    reader: &mut dyn Read,
+    input: &Named<'_>,
+    tx: &SyncSender<Msg>,
+) -> Option<Vec<u8>> {
+    let mut bytes = Vec::new();
+    if let Err(e) = reader
+        .take(run.max_file_size.saturating_add(1))
+        .read_to_end(&mut bytes)
+    {
+        let _ = tx.send(Msg::Error(format!("{}: {e}", input.label)));
+        return None;
+    }
+    if bytes.len() as u64 > run.max_file_size {
+        let _ = tx.send(Msg::Skipped(format!(
+            "{}: an archive longer than --max-file-size {}; not scanned",
+            input.label, run.max_file_size
+        )));
+        return None;
+    }
+    Some(bytes)
+}
+
 /// or truncated archives as errors, after everything readable was scanned.
-pub(crate) fn scan_archive(
+fn scan_archive(
     run: &Run,
     scanner: &mut Scanner<'_>,
     name: &str,
@@ -142,7 +286,7 @@ pub(crate) fn scan_archive(
 
 /// Scan one input (decompressed if it is gzip, bzip2 or xz) and report its findings, bytes and read error.
 /// `immediate` sends each finding as soon as it is found (a pipe), instead of in batches.
-pub(crate) fn scan_input(
+fn scan_input(
     run: &Run,
     scanner: &mut Scanner<'_>,
     reader: impl BufRead,

@@ -5,7 +5,7 @@
 //! is processed in chunks as it arrives, cut at line ends. Single-line matches never cross a
 //! line end (engine windows stop there), so the only context carried from one chunk to the
 //! next is what a multi-line match may still need: the lines from the last multi-line keyword
-//! (a PEM `BEGIN`) onwards, at most [`MAX_MATCH_LEN`] bytes. A line longer than
+//! (a PEM `BEGIN`) onwards, at most [`MAX_MATCH_LEN`](crate::detect::MAX_MATCH_LEN) bytes. A line longer than
 //! [`MAX_LINE_CHUNK`] is cut at a delimiter with a small overlap. Findings ending inside the
 //! carried context were reported with the previous chunk and are skipped, so each match is
 //! reported once whatever the chunking.
@@ -14,29 +14,28 @@
 //! 50 MB by CircleCI; here by `max_json_bytes`), decoded and scanned as the joined messages.
 //! JSON that does not parse is scanned as plain text with a note: nothing is lost.
 
-use std::collections::VecDeque;
 use std::io::{self, Read};
-use std::rc::Rc;
 use std::sync::Arc;
-
-use memchr::{memchr_iter, memrchr, memrchr2};
 
 use crate::config::Config;
 use crate::content::{self, Content, Strings};
 use crate::decode::{Classes, Decoded, Decoders};
-use crate::detect::evidence::{shape, Evidence, Shape};
-use crate::detect::{Engine, Match, Scratch, MAX_MATCH_LEN};
-use crate::finding::{Finding, Location, Paired};
-use crate::normalise::{circleci_step_text, looks_like_step_json, AnsiStripper, StepText};
-use crate::rules::Confidence;
+use crate::detect::{Engine, Match, Scratch};
+use crate::finding::Finding;
+use crate::normalise::{looks_like_step_json, StepText};
 use crate::source::origin::Origin;
+
+mod assemble;
+mod chunk;
+mod lines;
+mod step_json;
+mod views;
+
+use chunk::Stream;
+pub use chunk::MAX_LINE_CHUNK;
 
 /// Size of one read from an input.
 pub const READ_SIZE: usize = 1 << 20;
-/// Longest run without a line break scanned as one piece; longer lines are cut.
-pub const MAX_LINE_CHUNK: usize = 4 << 20;
-/// Context kept when a long line is cut (longer than any single-line match).
-const LONG_LINE_OVERLAP: usize = 8 * 1024;
 
 /// What a scan of one input tells its caller besides findings.
 pub trait Sink {
@@ -75,13 +74,6 @@ impl Default for Options {
     }
 }
 
-/// The line of `text` holding byte `at` (without its line break).
-fn line_around(text: &[u8], at: usize) -> &[u8] {
-    let start = memrchr(b'\n', &text[..at]).map_or(0, |i| i + 1);
-    let end = memchr::memchr(b'\n', &text[at..]).map_or(text.len(), |i| at + i);
-    &text[start..end]
-}
-
 /// A per-thread scanner: the shared engine plus reusable buffers.
 pub struct Scanner<'e> {
     engine: &'e Engine,
@@ -98,64 +90,6 @@ pub struct Scanner<'e> {
     /// How the current input was turned into text (`["utf16"]`, `["strings"]`, or nothing):
     /// the first entries of every finding's `decoded`.
     layers: &'static [&'static str],
-}
-
-/// Chunking state of one input's normalised text.
-struct Stream {
-    ansi: AnsiStripper,
-    /// `text[..done]` was scanned with the previous chunk; matches ending there are reported.
-    done: usize,
-    /// Line number of `text[0]`.
-    line_base: u64,
-    /// Characters between the last line or segment start and `text[0]`.
-    col_base: u64,
-    /// Offset of `text[0]` in the whole normalised input.
-    offset_base: u64,
-}
-
-impl Stream {
-    fn new() -> Stream {
-        Stream {
-            ansi: AnsiStripper::default(),
-            done: 0,
-            line_base: 1,
-            col_base: 0,
-            offset_base: 0,
-        }
-    }
-}
-
-/// Characters (not bytes) in `bytes`; each byte of invalid UTF-8 counts as one.
-fn char_count(bytes: &[u8]) -> u64 {
-    String::from_utf8_lossy(bytes).chars().count() as u64
-}
-
-/// Turns ascending byte offsets of a chunk into line and column numbers without rescanning.
-struct LineCounter {
-    pos: usize,
-    line: u64,
-}
-
-impl LineCounter {
-    fn new(line_base: u64) -> LineCounter {
-        LineCounter {
-            pos: 0,
-            line: line_base,
-        }
-    }
-
-    fn at(&mut self, text: &[u8], col_base: u64, line_base: u64, pos: usize) -> (u64, u64) {
-        if pos < self.pos {
-            *self = LineCounter::new(line_base);
-        }
-        self.line += memchr_iter(b'\n', &text[self.pos..pos]).count() as u64;
-        self.pos = pos;
-        let col = match memrchr2(b'\n', b'\r', &text[..pos]) {
-            Some(q) => char_count(&text[q + 1..pos]) + 1,
-            None => col_base + char_count(&text[..pos]) + 1,
-        };
-        (self.line, col)
-    }
 }
 
 /// A reader that counts the bytes read through it.
@@ -324,322 +258,6 @@ impl<'e> Scanner<'e> {
     ) -> Outcome {
         self.scan_reader(bytes, origin, sink)
     }
-
-    /// Read the rest of a JSON body and decode it. On failure, give back the raw bytes read so
-    /// far (the whole input unless it was over the size cap, in which case the rest is still
-    /// in `reader`) and the reason, if it was a parse error.
-    fn read_json(
-        &mut self,
-        reader: &mut dyn Read,
-        mut raw: Vec<u8>,
-        outcome: &mut Outcome,
-    ) -> Result<StepText, (Vec<u8>, Option<String>)> {
-        loop {
-            if raw.len() as u64 > self.options.max_json_bytes {
-                return Err((raw, None));
-            }
-            match read_some(reader, &mut self.read_buf) {
-                Ok(0) => break,
-                Ok(n) => {
-                    outcome.bytes += n as u64;
-                    raw.extend_from_slice(&self.read_buf[..n]);
-                }
-                Err(e) => {
-                    outcome.error = Some(e);
-                    return Err((raw, None));
-                }
-            }
-        }
-        match circleci_step_text(&raw) {
-            Ok(step) => Ok(step),
-            // serde's message can quote the input (a secret among it): say only what kind
-            // of error and where.
-            Err(e) => {
-                let why = crate::terminal::json_error(&e);
-                Err((raw, Some(why)))
-            }
-        }
-    }
-
-    /// Normalise `raw` into the stream's text and scan every complete chunk.
-    fn push(
-        &mut self,
-        stream: &mut Stream,
-        raw: &[u8],
-        eof: bool,
-        origin: &Arc<Origin>,
-        sink: &mut dyn Sink,
-    ) {
-        let mut text = std::mem::take(&mut self.text);
-        // Invariant between calls: the text after `done` holds no `\n` (it would have been
-        // scanned), so only the newly appended bytes need searching; a long line arriving in
-        // small reads stays linear.
-        let mut fresh = text.len();
-        stream.ansi.push(raw, &mut text);
-        loop {
-            let pending = &text[stream.done..];
-            let search_from = fresh.max(stream.done);
-            let (cut, long_line) = if eof {
-                (text.len(), false)
-            } else if let Some(i) = memrchr(b'\n', &text[search_from..]) {
-                (search_from + i + 1, false)
-            } else if pending.len() >= MAX_LINE_CHUNK {
-                (stream.done + soft_cut(pending), true)
-            } else {
-                break;
-            };
-            if cut > stream.done {
-                self.scan_chunk(stream, &text[..cut], origin, sink);
-            }
-            let keep_from = if eof {
-                cut
-            } else {
-                self.carry_from(&text[..cut], long_line)
-            };
-            // Advance line and column bookkeeping past the bytes dropped from the front.
-            let dropped = &text[..keep_from];
-            stream.line_base += memchr_iter(b'\n', dropped).count() as u64;
-            stream.col_base = match memrchr2(b'\n', b'\r', dropped) {
-                Some(q) => char_count(&dropped[q + 1..]),
-                None => stream.col_base + char_count(dropped),
-            };
-            text.drain(..keep_from);
-            stream.offset_base += keep_from as u64;
-            stream.done = cut - keep_from;
-            fresh = text.len();
-            // After a cut at the last line end nothing pending holds a `\n`; only a long line
-            // may need cutting again.
-            if eof || !long_line {
-                break;
-            }
-        }
-        self.text = text;
-    }
-
-    /// Where the context carried into the next chunk starts, in a chunk ending at `text.len()`.
-    fn carry_from(&self, text: &[u8], long_line: bool) -> usize {
-        let n = text.len();
-        let mut from = n;
-        if long_line {
-            from = n.saturating_sub(LONG_LINE_OVERLAP);
-        }
-        let tail_start = n.saturating_sub(MAX_MATCH_LEN);
-        if let Some(hit) = self.engine.last_multiline_keyword(&text[tail_start..]) {
-            let at = tail_start + hit;
-            let line_start =
-                memrchr(b'\n', &text[tail_start..at]).map_or(tail_start, |i| tail_start + i + 1);
-            from = from.min(line_start);
-        }
-        from
-    }
-
-    /// Scan `text` (a chunk whose first `stream.done` bytes were scanned before) and report.
-    fn scan_chunk(
-        &mut self,
-        stream: &Stream,
-        text: &[u8],
-        origin: &Arc<Origin>,
-        sink: &mut dyn Sink,
-    ) {
-        self.matches.clear();
-        self.engine.scan(text, &mut self.scratch, &mut self.matches);
-        let done = stream.done;
-        self.matches.retain(|m| m.end > done);
-        let mut lines = LineCounter::new(stream.line_base);
-        let placed: Vec<(u64, u64)> = self
-            .matches
-            .iter()
-            .map(|m| lines.at(text, stream.col_base, stream.line_base, m.secret_start))
-            .collect();
-        let pairing = self.engine.pair_up(text, &mut self.matches);
-        let rules = self.engine.rules();
-        for (i, m) in self.matches.iter().enumerate() {
-            if pairing.consumed[i] && pairing.partner[i].is_none() {
-                continue;
-            }
-            let secret = &text[m.secret_start..m.secret_end];
-            let line = line_around(text, m.secret_start);
-            if self.options.policy.allows(&rules[m.rule].id, secret, line) {
-                continue;
-            }
-            let (line, column) = placed[i];
-            let location = Location {
-                origin: origin.clone(),
-                line,
-                column,
-                stream: self
-                    .step
-                    .stream_at((stream.offset_base as usize) + m.secret_start),
-            };
-            let mut f = Finding::from_match(&rules[m.rule], m, text, location);
-            f.decoded = self.layers.to_vec();
-            f.span = (
-                stream.offset_base + m.secret_start as u64,
-                stream.offset_base + m.secret_end as u64,
-            );
-            if let Some(j) = pairing.partner[i] {
-                let o = &self.matches[j];
-                let orule = &rules[o.rule];
-                let secret = text[o.secret_start..o.secret_end].to_vec();
-                // The pair is a usable credential: it is as severe as its worse half.
-                f.severity = f.severity.max(orule.severity);
-                f.pair = Some(Box::new(Paired {
-                    rule_id: orule.id.clone(),
-                    fingerprint: crate::finding::fingerprint(&orule.id, &secret),
-                    secret: crate::finding::Secret::new(secret),
-                    line: placed[j].0,
-                    column: placed[j].1,
-                    redact_prefix: orule.redact_prefix,
-                }));
-            }
-            sink.finding(f);
-        }
-        if self.decoders.is_active() {
-            self.scan_decoded(stream, text, origin, sink);
-        }
-    }
-
-    /// Run the decoders over the chunk (and over what they decode, to the depth limit) and
-    /// report matches at the location of the outermost encoded run.
-    ///
-    /// A match is dropped when the text it was decoded from already matched the same rule
-    /// with the same secret (a URL with a plain token and one escaped character elsewhere
-    /// decodes to a view that holds the plain token again): each occurrence is reported once,
-    /// where it can be read.
-    fn scan_decoded(
-        &mut self,
-        stream: &Stream,
-        text: &[u8],
-        origin: &Arc<Origin>,
-        sink: &mut dyn Sink,
-    ) {
-        /// Decoded bytes still to scan: where their outermost run is, how they came, and the
-        /// (rule, secret) matches of the text they were decoded from.
-        struct Pending {
-            at: usize,
-            end: usize,
-            bytes: Vec<u8>,
-            via: Vec<&'static str>,
-            depth: usize,
-            parent: Rc<Vec<(usize, Vec<u8>)>>,
-        }
-        let plain: Vec<(usize, usize, usize)> = self
-            .matches
-            .iter()
-            .map(|m| (m.rule, m.secret_start, m.secret_end))
-            .collect();
-        let mut queue: VecDeque<Pending> = VecDeque::new();
-        self.decoded.clear();
-        self.decoders
-            .decode(text, &mut self.classes, &mut self.decoded);
-        for run in self.decoded.drain(..).filter(|run| run.end > stream.done) {
-            // Plain matches inside this run are what the view must not repeat.
-            let parent = plain
-                .iter()
-                .filter(|&&(_, s, e)| s >= run.start && e <= run.end)
-                .map(|&(r, s, e)| (r, text[s..e].to_vec()))
-                .collect();
-            let mut via = self.layers.to_vec();
-            via.extend_from_slice(run.layers);
-            queue.push_back(Pending {
-                at: run.start,
-                end: run.end,
-                bytes: run.bytes,
-                via,
-                depth: 1,
-                parent: Rc::new(parent),
-            });
-        }
-        queue.make_contiguous().sort_by_key(|p| p.at);
-        let mut lines = LineCounter::new(stream.line_base);
-        while let Some(p) = queue.pop_front() {
-            self.matches.clear();
-            self.engine
-                .scan(&p.bytes, &mut self.scratch, &mut self.matches);
-            let (line, column) = lines.at(text, stream.col_base, stream.line_base, p.at);
-            let mut found: Vec<(usize, Vec<u8>)> = Vec::with_capacity(self.matches.len());
-            for m in self.matches.iter_mut() {
-                // A decoded view holds no partner: an identifier in it stands alone. And a
-                // digest or id that came out of base64 is not a credential (unless its name
-                // says which service issued it: see `evidence`).
-                self.engine.alone(m);
-                if !m.evidence.contains(Evidence::KEY_NAMES_SERVICE)
-                    && !m.evidence.contains(Evidence::KEY_NAMES_SECRET)
-                    && matches!(
-                        shape(&p.bytes[m.secret_start..m.secret_end]),
-                        Shape::Hex | Shape::Uuid
-                    )
-                {
-                    m.confidence = Confidence::Low;
-                    m.evidence = m.evidence.with(Evidence::DECODED_DIGEST);
-                }
-                let rule_id = &self.engine.rules()[m.rule].id;
-                let secret = &p.bytes[m.secret_start..m.secret_end];
-                // All matches of a view are reported at one place: the same secret twice in
-                // it is one finding.
-                if found.iter().any(|(r, s)| *r == m.rule && s == secret) {
-                    continue;
-                }
-                found.push((m.rule, secret.to_vec()));
-                if p.parent.iter().any(|(r, s)| *r == m.rule && s == secret)
-                    || self
-                        .options
-                        .policy
-                        .allows(rule_id, secret, line_around(text, p.at))
-                {
-                    continue;
-                }
-                let location = Location {
-                    origin: origin.clone(),
-                    line,
-                    column,
-                    stream: self.step.stream_at((stream.offset_base as usize) + p.at),
-                };
-                let mut f =
-                    Finding::from_match(&self.engine.rules()[m.rule], m, &p.bytes, location);
-                f.decoded = p.via.clone();
-                f.span = (
-                    stream.offset_base + p.at as u64,
-                    stream.offset_base + p.end as u64,
-                );
-                sink.finding(f);
-            }
-            if p.depth < self.decoders.max_depth {
-                let found = Rc::new(found);
-                self.decoded.clear();
-                self.decoders
-                    .decode(&p.bytes, &mut self.classes, &mut self.decoded);
-                for run in self.decoded.drain(..) {
-                    let mut via = p.via.clone();
-                    via.extend_from_slice(run.layers);
-                    queue.push_back(Pending {
-                        at: p.at,
-                        end: p.end,
-                        bytes: run.bytes,
-                        via,
-                        depth: p.depth + 1,
-                        parent: found.clone(),
-                    });
-                }
-            }
-        }
-    }
-}
-
-/// Where to cut a line too long to scan whole: after the last delimiter (a byte that cannot be
-/// inside a token) in its final `LONG_LINE_OVERLAP` bytes, or at the end if there is none.
-fn soft_cut(pending: &[u8]) -> usize {
-    let n = pending.len();
-    let lo = n.saturating_sub(LONG_LINE_OVERLAP);
-    pending[lo..]
-        .iter()
-        .rposition(|&b| {
-            matches!(
-                b,
-                b' ' | b'\t' | b',' | b';' | b'"' | b'\'' | b'\r' | b'<' | b'>'
-            )
-        })
-        .map_or(n, |i| lo + i + 1)
 }
 
 fn read_some(reader: &mut (impl Read + ?Sized), buf: &mut [u8]) -> io::Result<usize> {
