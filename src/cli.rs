@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
+use clap::builder::TypedValueParser as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Find leaked credentials in CI build output.
@@ -263,14 +264,15 @@ pub struct ScanOpts {
     #[arg(long, default_value = "512M", value_parser = parse_size)]
     pub max_file_size: u64,
     /// Encodings undone one inside another (base64, hex, URL, escapes, UTF-16, gzip in
-    /// base64); 0 scans only the text as it is.
-    #[arg(long, default_value_t = 3, value_name = "N")]
+    /// base64); 0 scans only the text as it is; at most 8.
+    #[arg(long, default_value_t = 3, value_name = "N", value_parser = clap::value_parser!(u8).range(0..=8).map(usize::from))]
     pub max_decode_depth: usize,
-    /// Archives inside archives opened (zip, tar, gz, bz2, xz); 0 scans archives as raw bytes.
-    #[arg(long, default_value_t = 3, value_name = "N")]
+    /// Archives inside archives opened (zip, tar, gz, bz2, xz); 0 scans archives as raw bytes;
+    /// at most 16.
+    #[arg(long, default_value_t = 3, value_name = "N", value_parser = clap::value_parser!(u8).range(0..=16).map(usize::from))]
     pub max_archive_depth: usize,
-    /// Worker threads [default: number of cores].
-    #[arg(short = 'j', long)]
+    /// Worker threads [default: number of cores; at most 1024].
+    #[arg(short = 'j', long, value_parser = clap::value_parser!(u16).range(1..=1024).map(usize::from))]
     pub threads: Option<usize>,
     /// Policy file [default: ./.cisleuth.toml if present]: disabled rules, extra rule dirs,
     /// allowlists, ignored paths, entropy overrides.

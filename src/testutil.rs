@@ -42,3 +42,13 @@ pub(crate) fn check_table(decoder: &dyn crate::decode::Decoder, cases: &[(&str, 
         assert_eq!(views(decoder, text), want, "{text}");
     }
 }
+
+/// `s` as UTF-16LE bytes.
+pub(crate) fn le(s: &str) -> Vec<u8> {
+    s.encode_utf16().flat_map(|u| u.to_le_bytes()).collect()
+}
+
+/// `s` as UTF-16BE bytes.
+pub(crate) fn be(s: &str) -> Vec<u8> {
+    s.encode_utf16().flat_map(|u| u.to_be_bytes()).collect()
+}

@@ -382,33 +382,54 @@ fn a_failing_job_is_reported_and_the_scan_goes_on() {
     assert_eq!(code(&o), 2, "{}", stderr(&o));
 }
 
-#[test]
-fn resume_after_kill_loses_nothing_and_repeats_nothing() {
-    let (mut cfg, planted) = generate(2, 4, 2, 3, true);
+/// An organisation slow enough (25 ms a request) to stop a scan half way, and a folder for
+/// its state file.
+fn slow_org(artifacts: bool) -> (Fake, Vec<Planted>, tempfile::TempDir) {
+    let (mut cfg, planted) = generate(2, 4, 2, 3, artifacts);
     cfg.latency = Duration::from_millis(25);
-    let fake = Fake::start(cfg);
-    let dir = tempfile::TempDir::new().unwrap();
-    let state = dir.path().join("scan.state");
-    let args = [
+    (Fake::start(cfg), planted, tempfile::TempDir::new().unwrap())
+}
+
+fn resumable_args(state: &std::path::Path) -> [&str; 6] {
+    [
         "--org",
         "gh/acme",
         "--state",
         state.to_str().unwrap(),
         "--concurrency",
         "4",
-    ];
+    ]
+}
+
+/// Read `n` findings from a running scan's stdout; the rest of its lines follow.
+fn read_findings(
+    child: &mut std::process::Child,
+    n: usize,
+) -> (
+    Vec<Value>,
+    std::io::Lines<BufReader<std::process::ChildStdout>>,
+) {
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut found = Vec::new();
+    while found.len() < n {
+        let line = lines.next().expect("the scan ended early").unwrap();
+        found.push(serde_json::from_str(&line).unwrap());
+    }
+    (found, lines)
+}
+
+#[test]
+fn resume_after_kill_loses_nothing_and_repeats_nothing() {
+    let (fake, planted, dir) = slow_org(true);
+    let state = dir.path().join("scan.state");
+    let args = resumable_args(&state);
     let mut child = cmd(&fake, &args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut first: Vec<Value> = Vec::new();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     // Half way: some jobs are finished, others are in flight.
-    while first.len() < planted.len() / 2 {
-        let line = lines.next().expect("scan ended before the kill").unwrap();
-        first.push(serde_json::from_str(&line).unwrap());
-    }
+    let (mut first, lines) = read_findings(&mut child, planted.len() / 2);
     child.kill().unwrap(); // SIGKILL: no chance to clean up
     child.wait().unwrap();
     // Whatever was printed after our read but before the kill is also "reported".
@@ -753,30 +774,15 @@ fn server_text_reaches_stderr_escaped_on_one_line() {
 
 #[test]
 fn ctrl_c_finishes_the_write_records_finished_jobs_and_says_how_to_resume() {
-    let (mut cfg, planted) = generate(2, 4, 2, 3, false);
-    cfg.latency = Duration::from_millis(25);
-    let fake = Fake::start(cfg);
-    let dir = tempfile::TempDir::new().unwrap();
+    let (fake, planted, dir) = slow_org(false);
     let state = dir.path().join("scan.state");
-    let args = [
-        "--org",
-        "gh/acme",
-        "--state",
-        state.to_str().unwrap(),
-        "--concurrency",
-        "4",
-    ];
+    let args = resumable_args(&state);
     let mut child = cmd(&fake, &args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut first: Vec<Value> = Vec::new();
-    while first.len() < planted.len() * 2 / 3 {
-        let line = lines.next().expect("scan ended before Ctrl-C").unwrap();
-        first.push(serde_json::from_str(&line).unwrap());
-    }
+    let (mut first, lines) = read_findings(&mut child, planted.len() * 2 / 3);
     let sent = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()

@@ -142,15 +142,10 @@ fn archives_on_stdin_are_walked_like_archives_on_disk() {
         ("zip", zip_of(&[("logs/build.log", log.as_bytes())])),
         ("tar.gz", tar_gz_of(&[("logs/build.log", log.as_bytes())])),
     ] {
-        let mut child = cisleuth()
-            .args(["scan", "-", "--format", "jsonl", "--show-secrets"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(&bytes).unwrap();
-        let o = child.wait_with_output().unwrap();
+        let o = run_with_stdin(
+            &["scan", "-", "--format", "jsonl", "--show-secrets"],
+            &bytes,
+        );
         assert_eq!(code(&o), 1, "{kind}: {}", stderr(&o));
         let found = jsonl(&o);
         assert_eq!(found.len(), 1, "{kind}: {found:?}");
@@ -405,15 +400,10 @@ fn every_source_opens_an_input_the_same_way() {
         };
         let from_fifo = scan_jsonl(&[&fifo], &[]);
         writer.join().unwrap();
-        let mut child = cisleuth()
-            .args(["scan", "-", "--format", "jsonl", "--show-secrets"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(&bytes).unwrap();
-        let from_stdin = child.wait_with_output().unwrap();
+        let from_stdin = run_with_stdin(
+            &["scan", "-", "--format", "jsonl", "--show-secrets"],
+            &bytes,
+        );
         for (how, o) in [
             ("file", scan_jsonl(&[&path], &[])),
             ("fifo", from_fifo),
@@ -430,4 +420,32 @@ fn every_source_opens_an_input_the_same_way() {
             }
         }
     }
+}
+
+#[test]
+fn depth_and_thread_options_have_hard_caps() {
+    let dir = TempDir::new().unwrap();
+    let log = write(&dir, "a.log", "nothing\n");
+    for (flag, value) in [
+        ("-j", "100000"),
+        ("--max-archive-depth", "5000"),
+        ("--max-decode-depth", "100"),
+    ] {
+        let o = run(&["scan", "path", flag, value, log.to_str().unwrap()]);
+        assert_eq!(code(&o), 2, "{flag} {value}");
+        assert!(stderr(&o).contains("not in"), "{flag}: {}", stderr(&o));
+    }
+    // At the cap, a gzip nested deeper still than that is opened to the cap without
+    // exhausting a worker's stack, and what is deeper is reported, not dropped silently.
+    let tok = gh_token("ghp", 49);
+    let mut bytes = format!("export GITHUB_TOKEN={tok}\n").into_bytes();
+    for _ in 0..20 {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&bytes).unwrap();
+        bytes = gz.finish().unwrap();
+    }
+    let deep = write(&dir, "deep.log.gz", &bytes);
+    let o = scan_jsonl(&[&deep], &["--max-archive-depth", "16"]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("deep.log.gz"), "{}", stderr(&o));
 }

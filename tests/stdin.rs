@@ -58,15 +58,7 @@ fn stdin_gzip_and_json_are_recognised() {
     let mut gz = GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all(body.as_bytes()).unwrap();
     let gz = gz.finish().unwrap();
-    let mut child = cisleuth()
-        .args(["scan", "-", "--format", "jsonl", "--show-secrets"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(&gz).unwrap();
-    let o = child.wait_with_output().unwrap();
+    let o = run_with_stdin(&["scan", "-", "--format", "jsonl", "--show-secrets"], &gz);
     assert_eq!(summary(&jsonl(&o)), vec![("github-pat".into(), tok, 2, 3)]);
 }
 

@@ -430,6 +430,22 @@ fn foreign_newer_damaged_and_state_files_are_refused_untouched() {
     );
 }
 
+/// Hold `db`'s write lock from another connection for `secs` seconds (returns once it is held).
+fn hold_write_lock(db: &std::path::Path, secs: f64) -> std::thread::JoinHandle<()> {
+    let db = db.to_path_buf();
+    let (ready_tx, ready) = std::sync::mpsc::channel();
+    let t = std::thread::spawn(move || {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.execute_batch("BEGIN IMMEDIATE; CREATE TABLE IF NOT EXISTS lock_holder (x);")
+            .unwrap();
+        ready_tx.send(()).unwrap();
+        std::thread::sleep(std::time::Duration::from_secs_f64(secs));
+        c.execute_batch("ROLLBACK;").unwrap();
+    });
+    ready.recv().unwrap();
+    t
+}
+
 #[test]
 fn a_locked_datastore_is_waited_for_and_never_loses_findings_silently() {
     let dir = TempDir::new().unwrap();
@@ -448,21 +464,7 @@ fn a_locked_datastore_is_waited_for_and_never_loses_findings_silently() {
         ])),
         0
     );
-    let lock = |secs: f64| {
-        let db = db.clone();
-        let (ready_tx, ready) = std::sync::mpsc::channel();
-        let t = std::thread::spawn(move || {
-            let c = rusqlite::Connection::open(&db).unwrap();
-            c.execute_batch("BEGIN IMMEDIATE; CREATE TABLE IF NOT EXISTS lock_holder (x);")
-                .unwrap();
-            ready_tx.send(()).unwrap();
-            std::thread::sleep(std::time::Duration::from_secs_f64(secs));
-            c.execute_batch("DROP TABLE lock_holder; COMMIT;").unwrap();
-        });
-        ready.recv().unwrap();
-        t
-    };
-    let holder = lock(2.5);
+    let holder = hold_write_lock(&db, 2.5);
     let o = run(&[
         "scan",
         "path",
@@ -515,21 +517,7 @@ fn a_locked_datastore_is_waited_for_and_never_loses_findings_silently() {
         ])),
         0
     );
-    let db_keep = db.clone();
-    let holder = {
-        let db2 = db2.clone();
-        let (ready_tx, ready) = std::sync::mpsc::channel();
-        let t = std::thread::spawn(move || {
-            let c = rusqlite::Connection::open(&db2).unwrap();
-            c.execute_batch("BEGIN IMMEDIATE; CREATE TABLE IF NOT EXISTS lock_holder (x);")
-                .unwrap();
-            ready_tx.send(()).unwrap();
-            std::thread::sleep(std::time::Duration::from_secs(4));
-            c.execute_batch("ROLLBACK;").unwrap();
-        });
-        ready.recv().unwrap();
-        t
-    };
+    let holder = hold_write_lock(&db2, 4.0);
     let o = run(&[
         "scan",
         "path",
@@ -550,5 +538,4 @@ fn a_locked_datastore_is_waited_for_and_never_loses_findings_silently() {
         "{}",
         stderr(&o)
     );
-    drop(db_keep);
 }

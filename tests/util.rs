@@ -91,3 +91,18 @@ pub fn summary(found: &[serde_json::Value]) -> Vec<(String, String, u64, u64)> {
     v.sort();
     v
 }
+
+/// Run with `args`, writing `input` to its stdin (as a pipe: `... | cisleuth scan -`).
+pub fn run_with_stdin(args: &[&str], input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = cisleuth()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run cisleuth");
+    // The scan may stop reading early (an error); a closed pipe is its answer, not ours.
+    let _ = child.stdin.take().expect("stdin").write_all(input);
+    child.wait_with_output().expect("wait for cisleuth")
+}

@@ -111,12 +111,7 @@ pub fn utf16_reader<R: Read>(reader: R, encoding: &'static Encoding) -> Utf16Inp
 mod tests {
     use super::*;
 
-    fn le(s: &str) -> Vec<u8> {
-        s.encode_utf16().flat_map(|u| u.to_le_bytes()).collect()
-    }
-    fn be(s: &str) -> Vec<u8> {
-        s.encode_utf16().flat_map(|u| u.to_be_bytes()).collect()
-    }
+    use crate::testutil::{be, le};
 
     #[test]
     fn sniffing_whole_inputs() {

@@ -64,12 +64,7 @@ impl Decoder for Utf16Fragments {
 mod tests {
     use super::*;
 
-    fn le(s: &str) -> Vec<u8> {
-        s.encode_utf16().flat_map(|u| u.to_le_bytes()).collect()
-    }
-    fn be(s: &str) -> Vec<u8> {
-        s.encode_utf16().flat_map(|u| u.to_be_bytes()).collect()
-    }
+    use crate::testutil::{be, le};
 
     fn fragments(bytes: &[u8]) -> Vec<String> {
         let mut out = Vec::new();

@@ -1,5 +1,8 @@
-//! Sources: where input bytes come from. Files and stdin are read by the `scan` command
-//! directly; the CircleCI API source and archive walking live here.
+//! The source stage: where input bytes come from and what they are called. The CircleCI API
+//! source (enumeration, jobs, paging, resume state), archive walking under a budget, and
+//! provenance ([`origin`]) live here; the file and stdin walker is small enough to live with
+//! its driver in `cmd/scan/files.rs`. A source produces named inputs and imports no later
+//! stage (`tests/layering.rs`).
 
 pub mod archive;
 pub mod circleci;
