@@ -98,15 +98,21 @@ pub async fn read_body(
     mut resp: reqwest::Response,
     limit: u64,
 ) -> Result<Option<Vec<u8>>, reqwest::Error> {
-    if resp.content_length().is_some_and(|n| n > limit) {
+    let declared = resp.content_length();
+    if declared.is_some_and(|n| n > limit) {
         return Ok(None);
     }
-    let mut body = Vec::new();
+    // Sized up front when the server says how long it is: a growing Vec doubles, and the
+    // spare half of every body held for the scanner is memory the bound does not count.
+    let mut body = Vec::with_capacity(declared.unwrap_or(0).min(limit).min(64 << 20) as usize);
     while let Some(chunk) = resp.chunk().await? {
         if body.len() as u64 + chunk.len() as u64 > limit {
             return Ok(None);
         }
         body.extend_from_slice(&chunk);
+    }
+    if body.capacity() > body.len() + body.len() / 8 {
+        body.shrink_to_fit();
     }
     Ok(Some(body))
 }

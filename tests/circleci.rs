@@ -854,3 +854,35 @@ fn ctrl_c_finishes_the_write_records_finished_jobs_and_says_how_to_resume() {
         assert!(stderr(&o).contains(&said), "{}", stderr(&o));
     }
 }
+
+#[test]
+fn a_reader_that_goes_away_stops_the_downloads() {
+    // `cisleuth scan circleci --org X | head -1`: once the output is closed, no more jobs are
+    // fetched (the writer stops the workers, the source sees its channel closed).
+    // With --state every finding is flushed as it is recorded (without it, JSONL is written
+    // in 64 KiB blocks, and the closed pipe is noticed at the first full block).
+    let (fake, planted, dir) = slow_org(false);
+    let state = dir.path().join("s.db");
+    let mut args = resumable_args(&state).to_vec();
+    args[5] = "2";
+    let mut child = cmd(&fake, &args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (first, lines) = read_findings(&mut child, 1);
+    assert_eq!(first.len(), 1);
+    drop(lines); // closes our end of the pipe
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let jobs = planted
+        .iter()
+        .map(|p| p.job_number)
+        .collect::<BTreeSet<_>>()
+        .len();
+    let fetched = fake.build_fetches().values().sum::<usize>();
+    assert!(
+        fetched < jobs,
+        "fetched {fetched} of {jobs} jobs after the reader left"
+    );
+}

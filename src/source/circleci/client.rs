@@ -159,6 +159,8 @@ pub struct Client {
     paused_until: Mutex<Option<Instant>>,
     /// Told when a 429 starts or extends the shared pause (to say so on stderr).
     on_pause: Option<Box<dyn Fn(Duration) + Send + Sync>>,
+    /// Whether the scan is stopping (Ctrl-C, a closed output): no request starts then.
+    cancelled: Option<Box<dyn Fn() -> bool + Send + Sync>>,
     pub stats: Stats,
 }
 
@@ -212,6 +214,7 @@ impl Client {
             settings,
             paused_until: Mutex::new(None),
             on_pause: None,
+            cancelled: None,
             stats: Stats::default(),
         })
     }
@@ -219,6 +222,13 @@ impl Client {
     /// Call `f` with the length of each pause a 429 starts or extends.
     pub fn on_pause(mut self, f: impl Fn(Duration) + Send + Sync + 'static) -> Client {
         self.on_pause = Some(Box::new(f));
+        self
+    }
+
+    /// Ask `f` before every request (after waiting for a permit) whether the scan is stopping;
+    /// if so the request is not sent and fails as cancelled.
+    pub fn cancelled_when(mut self, f: impl Fn() -> bool + Send + Sync + 'static) -> Client {
+        self.cancelled = Some(Box::new(f));
         self
     }
 
@@ -264,6 +274,12 @@ impl Client {
                 // applies to it too (give the permit back and wait it out).
                 if self.is_paused() {
                     continue;
+                }
+                if self.cancelled.as_ref().is_some_and(|f| f()) {
+                    return Err(HttpError::Transport {
+                        url: url.to_string(),
+                        message: "not sent: the scan is stopping".into(),
+                    });
                 }
                 let now = self.stats.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
                 self.stats.max_in_flight.fetch_max(now, Ordering::SeqCst);

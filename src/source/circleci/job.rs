@@ -80,6 +80,7 @@ pub(super) async fn scan_job(ctx: Arc<Ctx>, job: JobRef) {
         origin: Arc::new(Origin::CircleCi(Box::new(place))),
         bytes,
         job: ticket.clone(),
+        hold: None,
     };
     let enqueue = |i: Input| {
         i.job.pending.fetch_add(1, Ordering::AcqRel);
@@ -171,19 +172,37 @@ pub(super) async fn scan_job(ctx: Arc<Ctx>, job: JobRef) {
             }
         }
     }
-    let results = futures_join(fetches).await;
-    for r in results {
-        match r {
-            Fetched::Ok(place, bytes) => ctx.send(enqueue(input(*place, bytes))).await,
-            Fetched::Failed => ticket.fail(),
-            Fetched::Skipped => {}
+    // Each body goes to the scanner as soon as it is downloaded, holding its permit until
+    // the scanner is done with it.
+    let mut downloads = tokio::task::JoinSet::new();
+    for f in fetches {
+        downloads.spawn(f);
+    }
+    while let Some(done) = downloads.join_next().await {
+        match done {
+            Ok(Fetched::Ok(place, bytes, permit)) => {
+                let mut i = input(*place, bytes);
+                i.hold = Some(permit);
+                ctx.send(enqueue(i)).await
+            }
+            Ok(Fetched::Failed) => ticket.fail(),
+            Ok(Fetched::Skipped) => {}
+            Err(e) => {
+                ticket.fail();
+                ctx.send(Event::Error(super::join_error_text(&label, &e)))
+                    .await;
+            }
         }
     }
     ctx.send(Event::Queued(ticket)).await;
 }
 
 enum Fetched {
-    Ok(Box<CircleCiPlace>, Vec<u8>),
+    Ok(
+        Box<CircleCiPlace>,
+        Vec<u8>,
+        tokio::sync::OwnedSemaphorePermit,
+    ),
     Failed,
     Skipped,
 }
@@ -196,7 +215,12 @@ async fn fetch(
     place: CircleCiPlace,
     label: String,
 ) -> Fetched {
-    let _body_permit = ctx.bodies.acquire().await.expect("semaphore open");
+    let permit = ctx
+        .bodies
+        .clone()
+        .acquire_owned()
+        .await
+        .expect("semaphore open");
     if ctx.stopped() {
         return Fetched::Failed;
     }
@@ -206,7 +230,7 @@ async fn fetch(
         _ => "input".into(),
     };
     match ctx.client.get(&url, auth, limit).await {
-        Ok(bytes) => Fetched::Ok(Box::new(place), bytes),
+        Ok(bytes) => Fetched::Ok(Box::new(place), bytes, permit),
         Err(HttpError::TooLarge { limit, .. }) => {
             ctx.send(Event::Skipped(format!(
                 "{label} {what}: skipped, larger than {limit} bytes"
@@ -231,18 +255,4 @@ async fn fetch(
             Fetched::Failed
         }
     }
-}
-
-/// Run futures concurrently and collect their results in order.
-async fn futures_join<F>(futs: Vec<F>) -> Vec<F::Output>
-where
-    F: std::future::Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    let handles: Vec<_> = futs.into_iter().map(tokio::spawn).collect();
-    let mut out = Vec::with_capacity(handles.len());
-    for h in handles {
-        out.push(h.await.expect("fetch task panicked"));
-    }
-    out
 }

@@ -90,6 +90,10 @@ pub struct Input {
     pub origin: Arc<Origin>,
     pub bytes: Vec<u8>,
     pub job: Arc<JobTicket>,
+    /// A downloaded body's place among the bodies held in memory: released when the input
+    /// is dropped, which the scanner does once it is done with the bytes (not when the
+    /// download ends), so downloads cannot outrun scanning.
+    pub hold: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 /// What the source tells the scan command.
@@ -174,7 +178,7 @@ struct Ctx {
     seen: Mutex<HashSet<String>>,
     scheduled: AtomicUsize,
     /// Bodies fetched but not yet handed to the scanner.
-    bodies: Semaphore,
+    bodies: Arc<Semaphore>,
     totals: Arc<Totals>,
 }
 
@@ -216,15 +220,19 @@ pub fn run(opts: Options, tx: mpsc::Sender<Event>, totals: Arc<Totals>) -> Resul
         bail!("nothing to scan: give --org, --project, --pipeline, --workflow or --job");
     }
     let notes = tx.clone();
-    let client = Client::new(opts.token.clone(), opts.client.clone())?.on_pause(move |wait| {
-        // A note, not an error: the scan goes on after the pause. If the channel is full the
-        // note is dropped rather than blocking the request path.
-        let _ = notes.try_send(Event::Note(format!(
+    let closed = tx.clone();
+    let client = Client::new(opts.token.clone(), opts.client.clone())?
+        .cancelled_when(move || closed.is_closed())
+        .on_pause(move |wait| {
+            // A note, not an error: the scan goes on after the pause. If the channel is full the
+            // note is dropped rather than blocking the request path.
+            let _ = notes.try_send(Event::Note(format!(
             "rate limited (HTTP 429): all requests pause for {:.0} s (at most --max-retry-wait)",
             wait.as_secs_f64().ceil()
         )));
-    });
-    let bodies = Semaphore::new(opts.client.concurrency.max(1) * 2);
+        });
+    // Bodies downloaded or waiting for the scanner, at most: one per HTTP request in flight.
+    let bodies = Arc::new(Semaphore::new(opts.client.concurrency.max(1)));
     let ctx = Arc::new(Ctx {
         client,
         base,
