@@ -430,6 +430,34 @@ fn foreign_newer_damaged_and_state_files_are_refused_untouched() {
     );
 }
 
+/// Create the datastore `db` (a scan of an empty log), so another connection can lock it.
+fn create_datastore(dir: &TempDir, db: &str) {
+    let empty = write(dir, "empty.log", "x\n");
+    let o = run(&["scan", "path", "--datastore", db, empty.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+}
+
+/// A baseline of every finding in `log` (`baseline create --from` a JSONL report).
+fn baseline_of(dir: &TempDir, log: &std::path::Path) -> std::path::PathBuf {
+    let report = dir.path().join("baseline-source.jsonl");
+    fs::write(
+        &report,
+        run(&["scan", "path", "--format", "jsonl", log.to_str().unwrap()]).stdout,
+    )
+    .unwrap();
+    let baseline = dir.path().join("baseline.json");
+    let b = run(&[
+        "baseline",
+        "create",
+        "--from",
+        report.to_str().unwrap(),
+        "-o",
+        baseline.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&b), 0, "{}", stderr(&b));
+    baseline
+}
+
 /// Hold `db`'s write lock from another connection for `secs` seconds (returns once it is held).
 fn hold_write_lock(db: &std::path::Path, secs: f64) -> std::thread::JoinHandle<()> {
     let db = db.to_path_buf();
@@ -454,16 +482,7 @@ fn a_locked_datastore_is_waited_for_and_never_loses_findings_silently() {
     let db = dir.path().join("findings.db");
     let db_s = db.to_str().unwrap();
     // Create it, then hold its write lock from another connection for two seconds.
-    assert_eq!(
-        code(&run(&[
-            "scan",
-            "path",
-            "--datastore",
-            db_s,
-            write(&dir, "empty.log", "x\n").to_str().unwrap()
-        ])),
-        0
-    );
+    create_datastore(&dir, db_s);
     let holder = hold_write_lock(&db, 2.5);
     let o = run(&[
         "scan",
@@ -489,34 +508,10 @@ fn a_locked_datastore_is_waited_for_and_never_loses_findings_silently() {
     );
     // Locked for longer than --datastore-wait, with every finding known to the baseline (so
     // nothing is reported): the scan is not clean, it is incomplete.
-    let report = dir.path().join("r.jsonl");
-    fs::write(
-        &report,
-        run(&["scan", "path", "--format", "jsonl", log_s]).stdout,
-    )
-    .unwrap();
-    let baseline = dir.path().join("baseline.json");
-    let b = run(&[
-        "baseline",
-        "create",
-        "--from",
-        report.to_str().unwrap(),
-        "-o",
-        baseline.to_str().unwrap(),
-    ]);
-    assert_eq!(code(&b), 0, "{}", stderr(&b));
+    let baseline = baseline_of(&dir, &log);
     let db2 = dir.path().join("second.db");
     let db2_s = db2.to_str().unwrap();
-    assert_eq!(
-        code(&run(&[
-            "scan",
-            "path",
-            "--datastore",
-            db2_s,
-            write(&dir, "e2.log", "x\n").to_str().unwrap()
-        ])),
-        0
-    );
+    create_datastore(&dir, db2_s);
     let holder = hold_write_lock(&db2, 4.0);
     let o = run(&[
         "scan",
