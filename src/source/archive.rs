@@ -364,33 +364,65 @@ impl<'f> Walker<'f> {
 
     fn walk_tar(&mut self, name: &str, reader: impl Read, depth: usize) {
         let mut tar = tar::Archive::new(reader);
+        // Raw entries: GNU long names and PAX headers are read here, capped at
+        // [`MAX_TAR_META`]; the tar crate would read a 2 GiB long name whole into memory.
         let entries = match tar.entries() {
-            Ok(e) => e,
+            Ok(e) => e.raw(true),
             Err(e) => {
                 self.corrupt(name, format!("corrupt tar: {e}"));
                 return;
             }
         };
+        let mut long_name: Option<String> = None;
+        let mut pax_path: Option<String> = None;
         for entry in entries {
-            let entry = match entry {
+            let mut entry = match entry {
                 Ok(e) => e,
                 Err(e) => {
                     self.corrupt(name, format!("truncated or corrupt tar: {e}"));
                     return;
                 }
             };
+            let kind = entry.header().entry_type();
+            let meta = kind.is_gnu_longname()
+                || kind.is_gnu_longlink()
+                || kind.is_pax_local_extensions()
+                || kind.is_pax_global_extensions();
+            if meta {
+                if entry.size() > MAX_TAR_META {
+                    self.refuse(
+                        name,
+                        format!(
+                            "refused: a tar name or PAX header of {} bytes (at most {MAX_TAR_META}); the rest of the archive was not read",
+                            entry.size()
+                        ),
+                    );
+                    return;
+                }
+                let mut data = Vec::new();
+                if let Err(e) = entry.read_to_end(&mut data) {
+                    self.fail(name, &e);
+                    return;
+                }
+                if kind.is_gnu_longname() {
+                    let end = data.iter().position(|&b| b == 0).unwrap_or(data.len());
+                    long_name = Some(String::from_utf8_lossy(&data[..end]).into_owned());
+                } else if kind.is_pax_local_extensions() {
+                    pax_path = pax_record(&data, "path");
+                }
+                continue;
+            }
+            let member = pax_path
+                .take()
+                .or(long_name.take())
+                .unwrap_or_else(|| String::from_utf8_lossy(&entry.path_bytes()).into_owned());
             // Every member that carries data is scanned as a file, whatever its type says:
             // GNU tar extracts contiguous (`7`) and unknown types as regular files, and data
             // hidden behind a directory, link or FIFO header is data all the same. Reading
             // it also counts it against the budget (a directory "holding" 1 TiB is a bomb).
-            let kind = entry.header().entry_type();
             if !kind.is_file() && entry.size() == 0 {
                 continue;
             }
-            let member = entry
-                .path()
-                .map(|p| p.display().to_string())
-                .unwrap_or_else(|_| "?".into());
             let path = format!("{name}!/{member}");
             if !self.count_entry(&path) {
                 return;
@@ -399,6 +431,30 @@ impl<'f> Walker<'f> {
             self.member(&path, entry, None, depth);
         }
     }
+}
+
+/// The longest GNU long name, long link or PAX header read from a tar.
+pub const MAX_TAR_META: u64 = 64 << 10;
+
+/// The value of `key` in PAX extended-header records (`LEN key=value\n`).
+fn pax_record(data: &[u8], key: &str) -> Option<String> {
+    let mut rest = data;
+    while !rest.is_empty() {
+        let sp = rest.iter().position(|&b| b == b' ')?;
+        let len: usize = std::str::from_utf8(&rest[..sp]).ok()?.parse().ok()?;
+        if len <= sp || len > rest.len() {
+            return None;
+        }
+        let record = &rest[sp + 1..len];
+        let record = record.strip_suffix(b"\n").unwrap_or(record);
+        if let Some(eq) = record.iter().position(|&b| b == b'=') {
+            if &record[..eq] == key.as_bytes() {
+                return Some(String::from_utf8_lossy(&record[eq + 1..]).into_owned());
+            }
+        }
+        rest = &rest[len..];
+    }
+    None
 }
 
 #[cfg(test)]
@@ -693,5 +749,39 @@ mod tests {
         assert_eq!(compressed_member_name("blob", Codec::Xz), "blob!/blob");
         assert_eq!(compressed_member_name(".gz", Codec::Gzip), ".gz!/content");
         assert_eq!(sniff("a.txt", b"hello"), Kind::Plain);
+    }
+
+    #[test]
+    fn tar_long_names_are_kept_and_huge_ones_refused() {
+        let secret = b"token ghp_Zq3kYb8TfW2mN5rXc7vH1jL9pD4sGa0t7Hkq\n";
+        let long = format!("deep/{}/build.log", "d".repeat(300));
+        let (seen, errors) = walk(
+            "a.tar",
+            &tar_of(&[(long.as_str(), secret)]),
+            Limits::default(),
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(seen[0].0, format!("a.tar!/{long}"));
+        // A GNU long name over the cap: refused, nothing read past it.
+        let huge = format!("{}/x.log", "n".repeat(MAX_TAR_META as usize + 10));
+        let (seen, errors) = walk(
+            "a.tar",
+            &tar_of(&[(huge.as_str(), secret), ("b.log", secret)]),
+            Limits::default(),
+        );
+        assert!(
+            seen.is_empty(),
+            "{:?}",
+            seen.iter().map(|s| s.0.len()).collect::<Vec<_>>()
+        );
+        assert!(
+            errors[0].refused && errors[0].message.contains("tar name or PAX header"),
+            "{errors:?}"
+        );
+        assert_eq!(
+            pax_record(b"18 path=a/b/c.log\n12 uid=100\n", "path").as_deref(),
+            Some("a/b/c.log")
+        );
+        assert_eq!(pax_record(b"12 uid=100\n", "path"), None);
     }
 }
