@@ -256,12 +256,9 @@ impl Store {
                 path.display()
             );
         }
-        if version < SCHEMA_VERSION {
-            if !writable {
-                // Reading an older schema needs no migration while the tables are the same.
-            } else {
-                migrate(&db, version)?;
-            }
+        // Reading an older schema needs no migration while the tables are the same.
+        if writable {
+            migrate(&db, version)?;
         }
         let store_secrets = db
             .query_row(

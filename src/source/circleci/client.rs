@@ -381,12 +381,7 @@ impl Client {
                 return Attempt::RateLimited(wait);
             }
             if status.is_success() {
-                if resp.content_length().is_some_and(|n| n > limit) {
-                    return Attempt::Fail(HttpError::TooLarge {
-                        url: url.to_string(),
-                        limit,
-                    });
-                }
+                // `read_body` refuses a declared Content-Length over the limit before reading.
                 return match crate::http::read_body(resp, limit).await {
                     Ok(Some(body)) => Attempt::Done(body),
                     Ok(None) => Attempt::Fail(HttpError::TooLarge {
