@@ -271,6 +271,14 @@ pub struct ScanOpts {
     /// at most 16.
     #[arg(long, default_value_t = 3, value_name = "N", value_parser = clap::value_parser!(u8).range(0..=16).map(usize::from))]
     pub max_archive_depth: usize,
+    /// Bytes decompressed from one input (all archive members, nested ones included, and any
+    /// gzip/bzip2/xz stream); past it the rest is refused as a possible bomb and the scan is
+    /// incomplete.
+    #[arg(long, default_value = "4G", value_name = "SIZE", value_parser = parse_size)]
+    pub max_decompressed: u64,
+    /// Archive members read from one input, all levels together; past it the rest is refused.
+    #[arg(long, default_value_t = 100_000, value_name = "N")]
+    pub max_archive_members: usize,
     /// Worker threads [default: number of cores; at most 1024].
     #[arg(short = 'j', long, value_parser = clap::value_parser!(u16).range(1..=1024).map(usize::from))]
     pub threads: Option<usize>,

@@ -117,6 +117,78 @@ pub async fn read_body(
     Ok(Some(body))
 }
 
+/// A downloaded body: in memory up to a threshold, in an unnamed temporary file (gone when
+/// dropped) past it, so bodies waiting for the scanner hold disk, not memory.
+#[derive(Debug)]
+pub enum Spooled {
+    Memory(Vec<u8>),
+    /// Rewound to the start.
+    File(std::fs::File),
+}
+
+impl Spooled {
+    /// The whole body in memory (for JSON that is parsed whole anyway).
+    pub fn into_vec(self) -> std::io::Result<Vec<u8>> {
+        match self {
+            Spooled::Memory(v) => Ok(v),
+            Spooled::File(mut f) => {
+                let mut v = Vec::new();
+                std::io::Read::read_to_end(&mut f, &mut v)?;
+                Ok(v)
+            }
+        }
+    }
+}
+
+/// Why a spooled body could not be read.
+#[derive(Debug)]
+pub enum SpoolError {
+    Http(reqwest::Error),
+    /// The temporary file could not be written.
+    Disk(std::io::Error),
+}
+
+/// [`read_body`], keeping at most `in_memory` bytes in memory: a longer body goes to an
+/// unnamed temporary file as it arrives.
+pub async fn read_body_spooled(
+    mut resp: reqwest::Response,
+    limit: u64,
+    in_memory: u64,
+) -> Result<Option<Spooled>, SpoolError> {
+    use std::io::{Seek, SeekFrom, Write};
+    let declared = resp.content_length();
+    if declared.is_some_and(|n| n > limit) {
+        return Ok(None);
+    }
+    let mut body = Vec::with_capacity(declared.unwrap_or(0).min(in_memory) as usize);
+    let mut file: Option<std::fs::File> = None;
+    let mut len = 0u64;
+    while let Some(chunk) = resp.chunk().await.map_err(SpoolError::Http)? {
+        len += chunk.len() as u64;
+        if len > limit {
+            return Ok(None);
+        }
+        match &mut file {
+            Some(f) => f.write_all(&chunk).map_err(SpoolError::Disk)?,
+            None if len > in_memory => {
+                let mut f = tempfile::tempfile().map_err(SpoolError::Disk)?;
+                f.write_all(&body).map_err(SpoolError::Disk)?;
+                f.write_all(&chunk).map_err(SpoolError::Disk)?;
+                body = Vec::new();
+                file = Some(f);
+            }
+            None => body.extend_from_slice(&chunk),
+        }
+    }
+    Ok(Some(match file {
+        Some(mut f) => {
+            f.seek(SeekFrom::Start(0)).map_err(SpoolError::Disk)?;
+            Spooled::File(f)
+        }
+        None => Spooled::Memory(body),
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,9 +10,9 @@
 //! carried context were reported with the previous chunk and are skipped, so each match is
 //! reported once whatever the chunking.
 //!
-//! CircleCI step-output JSON is recognised from the first bytes, read whole (it is capped at
-//! 50 MB by CircleCI; here by `max_json_bytes`), decoded and scanned as the joined messages.
-//! JSON that does not parse is scanned as plain text with a note: nothing is lost.
+//! CircleCI step-output JSON is recognised from the first bytes and decoded as it streams in
+//! (`step_json`): the joined messages are scanned like any text, in chunks. JSON that stops
+//! parsing is scanned as plain text from there on, with a note: nothing is lost.
 
 use std::io::{self, Read};
 use std::sync::Arc;
@@ -59,8 +59,6 @@ pub struct Outcome {
 /// Per-input limits and policy.
 #[derive(Clone, Debug)]
 pub struct Options {
-    /// Largest CircleCI step JSON read whole for decoding; larger is scanned as text.
-    pub max_json_bytes: u64,
     /// Allowlists and the inline `cisleuth:allow` marker.
     pub policy: Arc<Config>,
 }
@@ -68,7 +66,6 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            max_json_bytes: 512 << 20,
             policy: Arc::new(Config::default()),
         }
     }
@@ -208,36 +205,32 @@ impl<'e> Scanner<'e> {
         }
         outcome.bytes = head.len() as u64;
         if outcome.error.is_none() && looks_like_step_json(&head) {
-            match self.read_json(reader, head, outcome) {
-                Ok(mut step) => {
-                    // Already normalised; the stripper finds nothing more to remove.
-                    let text = std::mem::take(&mut step.text);
-                    self.step = step;
-                    self.push(&mut stream, &text, true, origin, sink);
-                    return;
-                }
-                Err((raw, why)) => {
-                    if let Some(why) = why {
-                        sink.note(format!(
-                            "{}: not valid CircleCI step output JSON ({why}); scanned as text",
-                            origin.display_name()
-                        ));
-                    }
-                    head = raw;
-                }
-            }
+            self.scan_step_json(reader, head, &mut stream, outcome, origin, sink);
+            return;
         }
         self.push(&mut stream, &head, outcome.error.is_some(), origin, sink);
         if outcome.error.is_some() {
             return;
         }
+        self.scan_rest(reader, &mut stream, outcome, origin, sink);
+    }
+
+    /// Read and scan the rest of a text input, to its end.
+    fn scan_rest(
+        &mut self,
+        reader: &mut dyn Read,
+        stream: &mut Stream,
+        outcome: &mut Outcome,
+        origin: &Arc<Origin>,
+        sink: &mut dyn Sink,
+    ) {
         loop {
             match read_some(reader, &mut self.read_buf) {
                 Ok(0) => break,
                 Ok(n) => {
                     outcome.bytes += n as u64;
                     let data = std::mem::take(&mut self.read_buf);
-                    self.push(&mut stream, &data[..n], false, origin, sink);
+                    self.push(stream, &data[..n], false, origin, sink);
                     self.read_buf = data;
                 }
                 Err(e) => {
@@ -246,7 +239,7 @@ impl<'e> Scanner<'e> {
                 }
             }
         }
-        self.push(&mut stream, &[], true, origin, sink);
+        self.push(stream, &[], true, origin, sink);
     }
 
     /// Scan an in-memory input.
@@ -309,6 +302,42 @@ mod tests {
     }
 
     #[test]
+    fn step_json_streams_long_messages_and_keeps_their_stream() {
+        // One message of 9 MiB on one line (cut like any long line, never held whole), the
+        // secret at its end; then a short one on `out`.
+        let filler = "word ".repeat((9 << 20) / 5);
+        let body = format!(
+            "[{{\"message\":\"{filler}token {GH}\\r\\n\",\"type\":\"err\"}},{{\"message\":\"b {GH}\\n\",\"type\":\"out\"}}]"
+        );
+        let c = scan(body.as_bytes());
+        assert!(c.notes.is_empty(), "{:?}", c.notes);
+        let got: Vec<_> = c
+            .found
+            .iter()
+            .map(|f| (f.location.line, f.location.stream))
+            .collect();
+        assert_eq!(got, vec![(1, Some("err")), (2, Some("out"))]);
+        // JSON that goes wrong halfway: what was decoded and the raw rest are both scanned.
+        let broken = format!("[{{\"message\":\"a {GH}\\n\"}}, oops b {GH}\n");
+        let c = scan(broken.as_bytes());
+        assert_eq!(c.found.len(), 2, "{:?}", c.notes);
+        assert!(
+            c.notes[0].contains("not valid CircleCI step output JSON"),
+            "{:?}",
+            c.notes
+        );
+        // Cut short: a note, and the partial message is still scanned.
+        let cut = format!("[{{\"message\":\"a {GH}\\nmore");
+        let c = scan(cut.as_bytes());
+        assert_eq!(c.found.len(), 1);
+        assert!(
+            c.notes[0].contains("ended before the JSON did"),
+            "{:?}",
+            c.notes
+        );
+    }
+
+    #[test]
     fn inline_allow_and_allowlist_drop_findings() {
         let input = format!("a {GH} # cisleuth:allow\nb {GH}\n");
         let found = summary(&scan(input.as_bytes()));
@@ -318,7 +347,6 @@ mod tests {
         let decoders = Decoders::none();
         let options = Options {
             policy: Arc::new(cfg),
-            ..Options::default()
         };
         let mut s = Scanner::new(&engine, &decoders, options);
         let mut c = Collect::default();

@@ -9,7 +9,7 @@
 //! damage and then an error; what was read is scanned.
 
 use std::cell::Cell;
-use std::io::{self, Cursor, Read};
+use std::io::{self, Cursor, Read, Seek, SeekFrom, Write};
 use std::rc::Rc;
 
 use bzip2::read::MultiBzDecoder;
@@ -25,8 +25,10 @@ pub struct Limits {
     pub max_total: u64,
     /// Members, all levels together.
     pub max_entries: usize,
-    /// Decompressed / compressed, per member (where the compressed size is known).
+    /// Decompressed / compressed, per member or stream (past 1 MiB out).
     pub max_ratio: u64,
+    /// A zip found inside a stream is copied out to be opened: at most this many bytes.
+    pub max_spill: u64,
 }
 
 impl Default for Limits {
@@ -36,6 +38,7 @@ impl Default for Limits {
             max_total: 4 << 30,
             max_entries: 100_000,
             max_ratio: 200,
+            max_spill: 512 << 20,
         }
     }
 }
@@ -127,13 +130,30 @@ fn compressed_member_name(name: &str, codec: Codec) -> String {
     format!("{name}!/{inner}")
 }
 
-/// Counts decompressed bytes against the shared total and a per-member cap.
+/// Counts decompressed bytes against the shared total and a ratio cap: a fixed one when the
+/// compressed size is known (a zip member), else a live one against the compressed bytes
+/// read so far (a gzip, bzip2 or xz stream of unknown length).
 struct Budget<R> {
     inner: R,
     total: Rc<Cell<u64>>,
     max_total: u64,
-    member_left: u64,
+    /// Bytes out of this decompressor so far.
+    out: u64,
+    cap: RatioCap,
 }
+
+enum RatioCap {
+    /// At most this many bytes out.
+    Fixed(u64),
+    /// At most `ratio` times the compressed bytes read so far (and at least 1 MiB).
+    Live {
+        compressed: Rc<Cell<u64>>,
+        ratio: u64,
+    },
+}
+
+/// Output below this is never a bomb by ratio (small members compress arbitrarily well).
+const RATIO_FLOOR: u64 = 1 << 20;
 
 impl<R: Read> Read for Budget<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
@@ -143,21 +163,62 @@ impl<R: Read> Read for Budget<R> {
             return Err(io::Error::new(
                 REFUSED,
                 format!(
-                    "refused: more than {} bytes decompressed from one archive (possible zip bomb)",
+                    "refused: more than {} bytes decompressed from one input (possible zip bomb; --max-decompressed)",
                     self.max_total
                 ),
             ));
         }
-        if n as u64 > self.member_left {
+        let out = self.out + n as u64;
+        let cap = match &self.cap {
+            RatioCap::Fixed(cap) => *cap,
+            RatioCap::Live { compressed, ratio } => {
+                compressed.get().saturating_mul(*ratio).max(RATIO_FLOOR)
+            }
+        };
+        if out > cap {
             return Err(io::Error::new(
                 REFUSED,
-                "refused: member decompresses far beyond its compressed size (possible zip bomb)",
+                "refused: decompresses far beyond its compressed size (possible zip bomb)",
             ));
         }
         self.total.set(used);
-        self.member_left -= n as u64;
+        self.out = out;
         Ok(n)
     }
+}
+
+/// Counts the bytes read through it (the compressed side of a stream).
+struct Counting<R> {
+    inner: R,
+    n: Rc<Cell<u64>>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.n.set(self.n.get() + n as u64);
+        Ok(n)
+    }
+}
+
+/// A decompressing reader for an input that is not walked as an archive (stdin, a stream
+/// inside a stream), under its own budget: `limits.max_total` bytes out, and at most
+/// `limits.max_ratio` times what was read in (past 1 MiB).
+pub fn budgeted<'a, R: Read + 'a>(codec: Codec, inner: R, limits: &Limits) -> Box<dyn Read + 'a> {
+    let compressed = Rc::new(Cell::new(0));
+    Box::new(Budget {
+        inner: codec.reader(Counting {
+            inner,
+            n: compressed.clone(),
+        }),
+        total: Rc::new(Cell::new(0)),
+        max_total: limits.max_total,
+        out: 0,
+        cap: RatioCap::Live {
+            compressed,
+            ratio: limits.max_ratio,
+        },
+    })
 }
 
 /// The kind of the read error a budget ends a member with: callers that wrap the error keep
@@ -175,7 +236,22 @@ pub struct Problem {
     pub refused: bool,
 }
 
+/// A readable, seekable input (a file, bytes in memory, a spilled member): what a zip needs.
+pub trait ReadSeek: Read + Seek {}
+impl<T: Read + Seek> ReadSeek for T {}
+
+/// Bytes read from a stream to sniff what it is.
+const HEAD: usize = 512;
+
+/// A zip inside a stream held in memory up to this size, in an unnamed temporary file above.
+pub const SPILL_IN_MEMORY: u64 = 4 << 20;
+
 /// Walks archives and hands each non-archive member to `scan`.
+///
+/// Nothing is held whole in memory: tar and compressed streams are read as they come, member
+/// by member, nested ones straight from the outer stream; a zip needs to seek, so a zip found
+/// inside a stream is copied out first (to memory up to [`SPILL_IN_MEMORY`], else to a
+/// temporary file, at most `limits.max_spill` bytes).
 pub struct Walker<'f> {
     limits: Limits,
     total: Rc<Cell<u64>>,
@@ -202,18 +278,59 @@ impl<'f> Walker<'f> {
 
     /// Walk `bytes`, named `name` (members are reported as `name!/member`).
     pub fn walk(&mut self, name: &str, bytes: &[u8]) {
-        self.walk_at(name, bytes, 0)
+        self.walk_seekable(name, &mut Cursor::new(bytes))
     }
 
-    fn budget<R: Read>(&self, inner: R, compressed: Option<u64>) -> Budget<R> {
-        let member_left = compressed
-            .map(|c| c.max(1).saturating_mul(self.limits.max_ratio).max(1 << 20))
-            .unwrap_or(u64::MAX);
+    /// Walk a seekable input from its start (a file on disk: nothing of it is read into
+    /// memory).
+    pub fn walk_seekable(&mut self, name: &str, input: &mut dyn ReadSeek) {
+        let mut head = Vec::with_capacity(HEAD);
+        let read = input
+            .seek(SeekFrom::Start(0))
+            .and_then(|_| (&mut *input).take(HEAD as u64).read_to_end(&mut head));
+        if let Err(e) = read.and_then(|_| input.seek(SeekFrom::Start(0))) {
+            self.fail(name, &e);
+            return;
+        }
+        let kind = sniff(name, &head);
+        self.walk_kind(name, kind, Input::Seekable(input), 0);
+    }
+
+    /// Walk a stream (stdin, a pipe): read as it comes; a zip in it is spilled first.
+    pub fn walk_stream(&mut self, name: &str, input: &mut dyn Read) {
+        self.walk_read(name, input, 0)
+    }
+
+    fn walk_read(&mut self, name: &str, input: &mut dyn Read, depth: usize) {
+        let mut head = Vec::with_capacity(HEAD);
+        if let Err(e) = (&mut *input).take(HEAD as u64).read_to_end(&mut head) {
+            self.fail(name, &e);
+            return;
+        }
+        let kind = sniff(name, &head);
+        let mut chained = Cursor::new(head).chain(input);
+        self.walk_kind(name, kind, Input::Stream(&mut chained), depth);
+    }
+
+    /// A decompressor under the walker's budget (the total, and a live ratio).
+    fn decompressed<'a>(
+        &self,
+        codec: Codec,
+        inner: &'a mut dyn Read,
+    ) -> Budget<Box<dyn Read + 'a>> {
+        let compressed = Rc::new(Cell::new(0));
         Budget {
-            inner,
+            inner: codec.reader(Counting {
+                inner,
+                n: compressed.clone(),
+            }),
             total: self.total.clone(),
             max_total: self.limits.max_total,
-            member_left,
+            out: 0,
+            cap: RatioCap::Live {
+                compressed,
+                ratio: self.limits.max_ratio,
+            },
         }
     }
 
@@ -257,7 +374,7 @@ impl<'f> Walker<'f> {
         if self.entries.get() > self.limits.max_entries {
             if self.entries.get() == self.limits.max_entries + 1 {
                 let message = format!(
-                    "refused: more than {} archive members",
+                    "refused: more than {} archive members (--max-archive-members)",
                     self.limits.max_entries
                 );
                 self.refuse(path, message);
@@ -267,75 +384,115 @@ impl<'f> Walker<'f> {
         true
     }
 
-    fn walk_at(&mut self, name: &str, bytes: &[u8], depth: usize) {
-        let kind = sniff(name, bytes);
+    /// Every byte read from `input` is input or already counted against the budget;
+    /// decompressors inside are counted as they run.
+    fn walk_kind(&mut self, name: &str, kind: Kind, input: Input<'_>, depth: usize) {
         if kind == Kind::Plain || depth >= self.limits.max_depth {
             if kind != Kind::Plain {
                 self.refuse_depth(name);
             }
-            if let Err(e) = (self.scan)(name, &mut Cursor::new(bytes)) {
+            if let Err(e) = (self.scan)(name, input.reader()) {
                 self.fail(name, &e);
             }
             return;
         }
         match kind {
-            Kind::Zip => self.walk_zip(name, bytes, depth),
-            Kind::Tar => self.walk_tar(name, Cursor::new(bytes), depth),
-            // Members count against the total as they are read (headers and padding do not).
+            Kind::Zip => match input {
+                Input::Seekable(s) => self.walk_zip(name, s, depth),
+                Input::Stream(r) => {
+                    if let Some(mut spilled) = self.spill(name, r) {
+                        self.walk_zip(name, &mut spilled, depth)
+                    }
+                }
+            },
+            Kind::Tar => self.walk_tar(name, input.reader(), depth),
+            // Every decompressed byte counts, the headers, padding and data a walk skips
+            // included: a tar "directory" declaring 1 TiB is decompressed to be skipped.
             Kind::CompressedTar(codec) => {
-                self.walk_tar(name, codec.reader(Cursor::new(bytes)), depth)
+                let mut stream = self.decompressed(codec, input.reader());
+                self.walk_tar(name, &mut stream, depth)
             }
             Kind::Compressed(codec) => {
                 let member = compressed_member_name(name, codec);
                 if self.count_entry(&member) {
-                    let stream = codec.reader(Cursor::new(bytes));
-                    self.member(&member, stream, Some(bytes.len() as u64), depth);
+                    let mut stream = self.decompressed(codec, input.reader());
+                    self.member(&member, &mut stream, depth);
                 }
             }
             Kind::Plain => unreachable!(),
         }
     }
 
-    /// One member: an archive inside is read (within budget) and walked; anything else is
-    /// scanned as a stream.
-    fn member(&mut self, path: &str, reader: impl Read, compressed: Option<u64>, depth: usize) {
-        let mut limited = self.budget(reader, compressed);
-        let mut head = [0u8; 512];
-        let mut filled = 0;
-        while filled < head.len() {
-            match limited.read(&mut head[filled..]) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(e) => {
-                    self.fail(path, &e);
-                    return;
-                }
+    /// Copy a zip found in a stream out, so it can be opened: memory up to
+    /// [`SPILL_IN_MEMORY`], then an unnamed temporary file, at most `limits.max_spill`.
+    fn spill(&mut self, name: &str, r: &mut dyn Read) -> Option<Spilled> {
+        let mut mem = Vec::new();
+        let res = (&mut *r).take(SPILL_IN_MEMORY + 1).read_to_end(&mut mem);
+        if let Err(e) = res {
+            self.fail(name, &e);
+            return None;
+        }
+        if mem.len() as u64 <= SPILL_IN_MEMORY {
+            return Some(Spilled::Memory(Cursor::new(mem)));
+        }
+        let copied = tempfile::tempfile().and_then(|mut f| {
+            f.write_all(&mem)?;
+            drop(std::mem::take(&mut mem));
+            let left = self.limits.max_spill.saturating_sub(SPILL_IN_MEMORY + 1);
+            let n = io::copy(&mut (&mut *r).take(left.saturating_add(1)), &mut f)?;
+            f.seek(SeekFrom::Start(0))?;
+            Ok((f, n > left))
+        });
+        match copied {
+            Ok((_, true)) => {
+                self.refuse(
+                    name,
+                    format!(
+                        "refused: a zip inside a stream longer than {} bytes (--max-file-size); not opened",
+                        self.limits.max_spill
+                    ),
+                );
+                None
+            }
+            Ok((f, false)) => Some(Spilled::File(f)),
+            Err(e) => {
+                self.fail(
+                    name,
+                    &io::Error::new(
+                        e.kind(),
+                        format!("cannot copy a zip out of its stream: {e}"),
+                    ),
+                );
+                None
             }
         }
-        let head = &head[..filled];
-        let nested = sniff(path, head) != Kind::Plain;
+    }
+
+    /// One member: an archive inside is walked straight from it; anything else is scanned
+    /// as a stream.
+    fn member(&mut self, path: &str, reader: &mut dyn Read, depth: usize) {
+        let mut head = Vec::with_capacity(HEAD);
+        if let Err(e) = (&mut *reader).take(HEAD as u64).read_to_end(&mut head) {
+            self.fail(path, &e);
+            return;
+        }
+        let kind = sniff(path, &head);
+        let nested = kind != Kind::Plain;
+        let mut chained = Cursor::new(head).chain(reader);
         if nested && depth + 1 >= self.limits.max_depth {
             // Scanned below as raw bytes, but the caller must know it was not opened.
             self.refuse_depth(path);
-        }
-        if nested && depth + 1 < self.limits.max_depth {
-            let mut inner = head.to_vec();
-            if let Err(e) = limited.read_to_end(&mut inner) {
-                self.fail(path, &e);
-                return;
-            }
-            self.walk_at(path, &inner, depth + 1);
+        } else if nested {
+            self.walk_kind(path, kind, Input::Stream(&mut chained), depth + 1);
             return;
         }
-        let mut chained = Cursor::new(head.to_vec()).chain(limited);
-        let r = (self.scan)(path, &mut chained);
-        if let Err(e) = r {
+        if let Err(e) = (self.scan)(path, &mut chained) {
             self.fail(path, &e);
         }
     }
 
-    fn walk_zip(&mut self, name: &str, bytes: &[u8], depth: usize) {
-        let mut zip = match zip::ZipArchive::new(Cursor::new(bytes)) {
+    fn walk_zip(&mut self, name: &str, input: &mut dyn ReadSeek, depth: usize) {
+        let mut zip = match zip::ZipArchive::new(input) {
             Ok(z) => z,
             Err(e) => {
                 self.corrupt(name, format!("corrupt zip: {e}"));
@@ -357,12 +514,23 @@ impl<'f> Walker<'f> {
             if !self.count_entry(&path) {
                 return;
             }
-            let compressed = entry.compressed_size();
-            self.member(&path, entry, Some(compressed), depth);
+            let cap = entry
+                .compressed_size()
+                .max(1)
+                .saturating_mul(self.limits.max_ratio)
+                .max(RATIO_FLOOR);
+            let mut limited = Budget {
+                inner: entry,
+                total: self.total.clone(),
+                max_total: self.limits.max_total,
+                out: 0,
+                cap: RatioCap::Fixed(cap),
+            };
+            self.member(&path, &mut limited, depth);
         }
     }
 
-    fn walk_tar(&mut self, name: &str, reader: impl Read, depth: usize) {
+    fn walk_tar(&mut self, name: &str, reader: &mut dyn Read, depth: usize) {
         let mut tar = tar::Archive::new(reader);
         // Raw entries: GNU long names and PAX headers are read here, capped at
         // [`MAX_TAR_META`]; the tar crate would read a 2 GiB long name whole into memory.
@@ -378,6 +546,11 @@ impl<'f> Walker<'f> {
         for entry in entries {
             let mut entry = match entry {
                 Ok(e) => e,
+                // A budget refusal surfaces here when skipping data decompressed past it.
+                Err(e) if e.kind() == REFUSED => {
+                    self.fail(name, &e);
+                    return;
+                }
                 Err(e) => {
                     self.corrupt(name, format!("truncated or corrupt tar: {e}"));
                     return;
@@ -418,8 +591,7 @@ impl<'f> Walker<'f> {
                 .unwrap_or_else(|| String::from_utf8_lossy(&entry.path_bytes()).into_owned());
             // Every member that carries data is scanned as a file, whatever its type says:
             // GNU tar extracts contiguous (`7`) and unknown types as regular files, and data
-            // hidden behind a directory, link or FIFO header is data all the same. Reading
-            // it also counts it against the budget (a directory "holding" 1 TiB is a bomb).
+            // hidden behind a directory, link or FIFO header is data all the same.
             if !kind.is_file() && entry.size() == 0 {
                 continue;
             }
@@ -427,8 +599,48 @@ impl<'f> Walker<'f> {
             if !self.count_entry(&path) {
                 return;
             }
-            // Tar members are stored, not compressed: no ratio cap, the total still applies.
-            self.member(&path, entry, None, depth);
+            // Tar members are stored, not compressed: what they hold was counted when the
+            // stream around them was decompressed (or is input as it is).
+            self.member(&path, &mut entry, depth);
+        }
+    }
+}
+
+/// What is walked: something that seeks (a zip is opened in place) or a stream.
+enum Input<'a> {
+    Seekable(&'a mut dyn ReadSeek),
+    Stream(&'a mut dyn Read),
+}
+
+impl<'a> Input<'a> {
+    fn reader(self) -> &'a mut dyn Read {
+        match self {
+            Input::Seekable(s) => s,
+            Input::Stream(r) => r,
+        }
+    }
+}
+
+/// A zip copied out of a stream.
+enum Spilled {
+    Memory(Cursor<Vec<u8>>),
+    File(std::fs::File),
+}
+
+impl Read for Spilled {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Spilled::Memory(c) => c.read(buf),
+            Spilled::File(f) => f.read(buf),
+        }
+    }
+}
+
+impl Seek for Spilled {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        match self {
+            Spilled::Memory(c) => c.seek(pos),
+            Spilled::File(f) => f.seek(pos),
         }
     }
 }
@@ -783,5 +995,169 @@ mod tests {
             Some("a/b/c.log")
         );
         assert_eq!(pax_record(b"12 uid=100\n", "path"), None);
+    }
+    #[test]
+    fn data_a_walk_skips_is_decompressed_under_the_budget() {
+        // A directory entry "holding" 64 MiB of zeros in a tar.bz2 of a few hundred bytes:
+        // nobody reads the member, the tar reader skips it by decompressing it. That counts.
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_size(64 << 20);
+        h.set_cksum();
+        b.append_data(&mut h, "dir/", io::repeat(0).take(64 << 20))
+            .unwrap();
+        let bomb = compress(Codec::Bzip2, &b.into_inner().unwrap());
+        assert!(bomb.len() < 4096, "{}", bomb.len());
+        let mut members = 0;
+        let mut skip = |_: &str, _: &mut dyn Read| {
+            members += 1;
+            Ok(())
+        };
+        let limits = Limits {
+            max_total: 8 << 20,
+            max_ratio: u64::MAX / 2,
+            ..Limits::default()
+        };
+        let mut w = Walker::new(limits.clone(), &mut skip);
+        w.walk("d.tar.bz2", &bomb);
+        let errors = w.errors;
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.refused && e.message.contains("--max-decompressed")),
+            "{errors:?}"
+        );
+        // And by ratio alone, without a total.
+        let mut skip = |_: &str, _: &mut dyn Read| Ok(());
+        let mut w = Walker::new(Limits::default(), &mut skip);
+        w.walk("d.tar.bz2", &bomb);
+        assert!(w.errors.iter().any(|e| e.refused), "{:?}", w.errors);
+        assert_eq!(members, 1);
+    }
+
+    /// A reader that counts what was taken from it.
+    struct Tell<R> {
+        inner: R,
+        at: Rc<Cell<u64>>,
+    }
+
+    impl<R: Read> Read for Tell<R> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.inner.read(buf)?;
+            self.at.set(self.at.get() + n as u64);
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn nested_archives_stream_from_the_outer_one() {
+        // outer.tar holds inner.tar.gz holding a small log then 16 MiB of noise: the log is
+        // scanned before the outer stream is read past it (the nested archive is not
+        // buffered whole first).
+        let noise: Vec<u8> = (0..(16u32 << 20))
+            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+            .collect();
+        let inner = tar_gz_of(&[("a.log", b"first"), ("b.bin", &noise)]);
+        let outer = tar_of(&[("inner.tar.gz", &inner)]);
+        let at = Rc::new(Cell::new(0u64));
+        let mut seen_at = Vec::new();
+        let mut scan = |path: &str, r: &mut dyn Read| {
+            seen_at.push((path.to_string(), at.get()));
+            io::copy(r, &mut io::sink()).map(|_| ())
+        };
+        let mut w = Walker::new(Limits::default(), &mut scan);
+        let mut stream = Tell {
+            inner: Cursor::new(&outer),
+            at: at.clone(),
+        };
+        w.walk_stream("outer.tar", &mut stream);
+        assert!(w.errors.is_empty(), "{:?}", w.errors);
+        assert_eq!(seen_at[0].0, "outer.tar!/inner.tar.gz!/a.log");
+        assert!(
+            seen_at[0].1 < (outer.len() as u64) / 4,
+            "{} of {} bytes read before the first member",
+            seen_at[0].1,
+            outer.len()
+        );
+        assert_eq!(seen_at.len(), 2);
+    }
+
+    #[test]
+    fn a_zip_in_a_stream_is_spilled_and_capped() {
+        let noise: Vec<u8> = (0..(6u32 << 20))
+            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+            .collect();
+        let z = {
+            let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+            let opts = zip::write::SimpleFileOptions::default()
+                .compression_method(zip::CompressionMethod::Stored);
+            w.start_file("noise.bin", opts).unwrap();
+            w.write_all(&noise).unwrap();
+            w.start_file("last.log", opts).unwrap();
+            w.write_all(b"after the noise").unwrap();
+            w.finish().unwrap().into_inner()
+        };
+        assert!(z.len() as u64 > SPILL_IN_MEMORY, "spills to a file");
+        let mut seen = Vec::new();
+        let mut scan = |path: &str, r: &mut dyn Read| {
+            let mut v = Vec::new();
+            r.read_to_end(&mut v)?;
+            seen.push((path.to_string(), v.len()));
+            Ok(())
+        };
+        let mut w = Walker::new(Limits::default(), &mut scan);
+        w.walk_stream("<stdin>", &mut Cursor::new(&z));
+        assert!(w.errors.is_empty(), "{:?}", w.errors);
+        assert_eq!(
+            seen,
+            [
+                ("<stdin>!/noise.bin".to_string(), noise.len()),
+                ("<stdin>!/last.log".to_string(), 15)
+            ]
+        );
+        let mut none = |_: &str, _: &mut dyn Read| Ok(());
+        let mut w = Walker::new(
+            Limits {
+                max_spill: 5 << 20,
+                ..Limits::default()
+            },
+            &mut none,
+        );
+        w.walk_stream("<stdin>", &mut Cursor::new(&z));
+        assert!(
+            w.errors[0].refused && w.errors[0].message.contains("--max-file-size"),
+            "{:?}",
+            w.errors
+        );
+    }
+
+    #[test]
+    fn a_stream_decompressed_alone_is_budgeted() {
+        let bomb = compress(Codec::Bzip2, &vec![0u8; 64 << 20]);
+        assert!(bomb.len() < 1024, "{}", bomb.len());
+        let mut r = budgeted(Codec::Bzip2, Cursor::new(&bomb), &Limits::default());
+        let e = io::copy(&mut r, &mut io::sink()).unwrap_err();
+        assert_eq!(e.kind(), REFUSED, "{e}");
+        // Text that compresses like text passes the ratio, then meets the total.
+        let text: Vec<u8> = (0..400_000u32)
+            .flat_map(|i| format!("{:x} line\n", i.wrapping_mul(2654435761)).into_bytes())
+            .collect();
+        let packed = compress(Codec::Gzip, &text);
+        let mut r = budgeted(Codec::Gzip, Cursor::new(&packed), &Limits::default());
+        assert_eq!(
+            io::copy(&mut r, &mut io::sink()).unwrap(),
+            text.len() as u64
+        );
+        let small = Limits {
+            max_total: 1 << 20,
+            ..Limits::default()
+        };
+        let mut r = budgeted(Codec::Gzip, Cursor::new(&packed), &small);
+        let e = io::copy(&mut r, &mut io::sink()).unwrap_err();
+        assert!(
+            e.kind() == REFUSED && e.to_string().contains("--max-decompressed"),
+            "{e}"
+        );
     }
 }

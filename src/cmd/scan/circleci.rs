@@ -14,6 +14,7 @@ use rayon::iter::{ParallelBridge, ParallelIterator};
 
 use super::pipeline::{scan_named, Body, Msg, Named, Run};
 use crate::cli::CircleCiArgs;
+use crate::http::Spooled;
 use crate::scan::Scanner;
 use crate::source::circleci::client::{Settings, Token};
 use crate::source::circleci::state::State;
@@ -148,7 +149,7 @@ impl Prepared {
             |scanner, event| {
                 let ticket = match event {
                     Event::Input(input) => {
-                        scan_one(run, scanner, &input.origin, &input.bytes, tx);
+                        scan_one(run, scanner, &input.origin, input.body, tx);
                         input.job
                     }
                     Event::Queued(ticket) => ticket,
@@ -186,7 +187,7 @@ fn scan_one(
     run: &Run,
     scanner: &mut Scanner<'_>,
     origin: &Arc<Origin>,
-    bytes: &[u8],
+    body: Spooled,
     tx: &SyncSender<Msg>,
 ) {
     let place = match origin.as_ref() {
@@ -209,5 +210,8 @@ fn scan_one(
         member_origin: &member_origin,
         immediate: false,
     };
-    scan_named(run, scanner, &input, Body::Bytes(bytes), tx);
+    match body {
+        Spooled::Memory(bytes) => scan_named(run, scanner, &input, Body::Bytes(&bytes), tx),
+        Spooled::File(file) => scan_named(run, scanner, &input, Body::File(file), tx),
+    }
 }

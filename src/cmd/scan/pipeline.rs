@@ -79,17 +79,19 @@ impl Sink for ChannelSink<'_> {
     }
 }
 
-/// Wrap `reader` in a decompressor when its first bytes are gzip, bzip2 or xz magic.
-fn maybe_decompress<'a, R: BufRead + 'a>(mut reader: R) -> io::Result<Box<dyn Read + 'a>> {
+/// Wrap `reader` in a decompressor, under the archive budget, when its first bytes are
+/// gzip, bzip2 or xz magic.
+fn maybe_decompress<'a, R: BufRead + 'a>(
+    mut reader: R,
+    limits: &archive::Limits,
+) -> io::Result<Box<dyn Read + 'a>> {
     let head = reader.fill_buf()?;
     Ok(match archive::Codec::sniff(head) {
-        Some(codec) => codec.reader(reader),
+        Some(codec) => archive::budgeted(codec, reader, limits),
         None => Box::new(reader),
     })
 }
 
-/// Walk an archive and scan each member as its own input (named by `member_origin` from the
-/// `outer!/inner` chain). Refused members (bombs, nesting too deep) count as skipped; corrupt
 /// One input as a source hands it over.
 pub(crate) struct Named<'a> {
     /// What archive kinds are sniffed by, and the prefix of member names (a path, an artifact
@@ -135,7 +137,9 @@ pub(crate) enum Body<'a> {
 /// The one decision of how an input is read, for every source: an archive (zip, tar, a tar
 /// inside gzip/bzip2/xz) is walked member by member like the same file on disk; a compressed
 /// file or body is walked as a one-member archive (`x.gz!/x`), a compressed stream of unknown
-/// length is decompressed as it streams; everything else goes to the scanner.
+/// length is decompressed (under the archive budget) as it streams; everything else goes to
+/// the scanner. Nothing is read whole into memory: files are walked in place, streams as
+/// they come.
 pub(crate) fn scan_named(
     run: &Run,
     scanner: &mut Scanner<'_>,
@@ -143,110 +147,77 @@ pub(crate) fn scan_named(
     body: Body<'_>,
     tx: &SyncSender<Msg>,
 ) {
-    let walk = |scanner: &mut Scanner<'_>, bytes: &[u8]| {
-        scan_archive(
-            run,
-            scanner,
-            input.name,
-            bytes,
-            &input.label,
-            input.member_origin,
-            tx,
-        )
-    };
     let head_kind = |reader: &mut dyn BufRead| match reader.fill_buf() {
         Ok(head) => archive::sniff(input.name, head),
         Err(_) => archive::Kind::Plain,
     };
+    let plain = |scanner: &mut Scanner<'_>, reader: &mut dyn BufRead| {
+        scan_input(run, scanner, reader, input.origin, input.immediate, tx)
+    };
+    let walk =
+        |scanner: &mut Scanner<'_>, how: Walk<'_>| scan_archive(run, scanner, input, how, tx);
     match body {
         Body::Bytes(bytes) => {
             if archive::sniff(input.name, bytes) == archive::Kind::Plain {
-                scan_input(
-                    run,
-                    scanner,
-                    io::Cursor::new(bytes),
-                    input.origin,
-                    input.immediate,
-                    tx,
-                );
+                plain(scanner, &mut io::Cursor::new(bytes));
             } else {
-                walk(scanner, bytes);
+                walk(scanner, Walk::Seekable(&mut io::Cursor::new(bytes)));
             }
         }
         Body::File(file) => {
             let mut reader = BufReader::with_capacity(READ_SIZE, file);
             if head_kind(&mut reader) == archive::Kind::Plain {
-                scan_input(run, scanner, reader, input.origin, input.immediate, tx);
-            } else if let Some(bytes) = buffer(run, &mut reader, input, tx) {
-                walk(scanner, &bytes);
+                plain(scanner, &mut reader);
+            } else {
+                // The walker reads its own head and seeks back to the start.
+                walk(scanner, Walk::Seekable(&mut reader.into_inner()));
             }
         }
         Body::Stream(stream) => {
             let mut reader = BufReader::with_capacity(READ_SIZE, stream);
             match head_kind(&mut reader) {
-                archive::Kind::Plain => {
-                    scan_input(run, scanner, reader, input.origin, input.immediate, tx)
-                }
+                archive::Kind::Plain => plain(scanner, &mut reader),
                 archive::Kind::Compressed(codec) => {
                     // A tar inside is an archive; anything else streams, decompressed.
-                    let mut inner = BufReader::with_capacity(READ_SIZE, codec.reader(reader));
+                    let mut inner = BufReader::with_capacity(
+                        READ_SIZE,
+                        archive::budgeted(codec, reader, &run.archive_limits),
+                    );
                     if head_kind(&mut inner) == archive::Kind::Plain {
-                        scan_input(run, scanner, inner, input.origin, input.immediate, tx);
-                    } else if let Some(bytes) = buffer(run, &mut inner, input, tx) {
-                        walk(scanner, &bytes);
+                        plain(scanner, &mut inner);
+                    } else {
+                        walk(scanner, Walk::Stream(&mut inner));
                     }
                 }
-                _ => {
-                    if let Some(bytes) = buffer(run, &mut reader, input, tx) {
-                        walk(scanner, &bytes);
-                    }
-                }
+                _ => walk(scanner, Walk::Stream(&mut reader)),
             }
         }
     }
 }
 
-/// Read an archive into memory, at most `--max-file-size`; a longer one is not scanned.
-fn buffer(
-    run: &Run,
-    reader: &mut dyn Read,
-    input: &Named<'_>,
-    tx: &SyncSender<Msg>,
-) -> Option<Vec<u8>> {
-    let mut bytes = Vec::new();
-    if let Err(e) = reader
-        .take(run.max_file_size.saturating_add(1))
-        .read_to_end(&mut bytes)
-    {
-        let _ = tx.send(Msg::Error(format!("{}: {e}", input.label)));
-        return None;
-    }
-    if bytes.len() as u64 > run.max_file_size {
-        let _ = tx.send(Msg::Skipped(format!(
-            "{}: an archive longer than --max-file-size {}; not scanned",
-            input.label, run.max_file_size
-        )));
-        return None;
-    }
-    Some(bytes)
+/// How an archive is handed to the walker.
+enum Walk<'a> {
+    Seekable(&'a mut dyn archive::ReadSeek),
+    Stream(&'a mut dyn Read),
 }
 
+/// Walk an archive and scan each member as its own input (named by `member_origin` from the
+/// `outer!/inner` chain). Refused members (bombs, nesting too deep) count as skipped; corrupt
 /// or truncated archives as errors, after everything readable was scanned.
 fn scan_archive(
     run: &Run,
     scanner: &mut Scanner<'_>,
-    name: &str,
-    bytes: &[u8],
-    label: &str,
-    member_origin: &dyn Fn(&str) -> Arc<Origin>,
+    input: &Named<'_>,
+    how: Walk<'_>,
     tx: &SyncSender<Msg>,
 ) {
+    let label = &input.label;
     let mut scan_member = |member: &str, reader: &mut dyn Read| -> io::Result<()> {
-        let origin = member_origin(member);
+        let origin = (input.member_origin)(member);
         let mut sink = ChannelSink {
             tx,
             batch: Vec::new(),
-            immediate: false,
+            immediate: input.immediate,
         };
         let outcome = scanner.scan_reader(reader, &origin, &mut sink);
         sink.flush();
@@ -268,9 +239,12 @@ fn scan_archive(
         })
     };
     let mut walker = Walker::new(run.archive_limits.clone(), &mut scan_member);
-    walker.walk(name, bytes);
+    match how {
+        Walk::Seekable(s) => walker.walk_seekable(input.name, s),
+        Walk::Stream(r) => walker.walk_stream(input.name, r),
+    }
     for p in std::mem::take(&mut walker.errors) {
-        let line = if p.path.starts_with(label) {
+        let line = if p.path.starts_with(label.as_str()) {
             format!("{}: {}", p.path, p.message)
         } else {
             format!("{label}: {}: {}", p.path, p.message)
@@ -295,7 +269,7 @@ fn scan_input(
     tx: &SyncSender<Msg>,
 ) {
     let name = origin.display_name();
-    let reader = match maybe_decompress(reader) {
+    let reader = match maybe_decompress(reader, &run.archive_limits) {
         Ok(r) => r,
         Err(e) => {
             let _ = tx.send(Msg::Error(format!("{name}: {e}")));

@@ -64,12 +64,14 @@ pub(super) fn configure(cmd: &ScanCommand) -> Result<Configured> {
         engine: Engine::new(rules)?,
         decoders: Decoders::standard(opts.max_decode_depth),
         options: Options {
-            max_json_bytes: opts.max_file_size,
             policy: Arc::new(config),
         },
         max_file_size: opts.max_file_size,
         archive_limits: archive::Limits {
             max_depth: opts.max_archive_depth,
+            max_total: opts.max_decompressed,
+            max_entries: opts.max_archive_members,
+            max_spill: opts.max_file_size,
             ..archive::Limits::default()
         },
         inputs: AtomicU64::new(0),

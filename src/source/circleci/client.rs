@@ -190,8 +190,13 @@ fn error_message(body: &[u8]) -> String {
     }
 }
 
+/// Bytes of a downloaded body kept in memory; the rest of a longer one waits for the scanner
+/// in a temporary file. With `--concurrency` bodies held at once, this is what bounds their
+/// memory.
+pub const SPOOL_IN_MEMORY: u64 = 1 << 20;
+
 enum Attempt {
-    Done(Vec<u8>),
+    Done(crate::http::Spooled),
     /// Retry after this long (5xx, transport); counts against `retries`.
     Retry(Duration, HttpError),
     /// 429: everyone waits this long; counts against `max_rate_limited`.
@@ -261,6 +266,21 @@ impl Client {
 
     /// GET `url`, following redirects, with retries. The body may be at most `limit` bytes.
     pub async fn get(&self, url: &str, auth: Auth, limit: u64) -> Result<Vec<u8>, HttpError> {
+        let body = self.download(url, auth, limit).await?;
+        body.into_vec().map_err(|e| HttpError::Transport {
+            url: url.to_string(),
+            message: format!("cannot read the body back from its temporary file: {e}"),
+        })
+    }
+
+    /// GET `url` like [`Client::get`], keeping at most [`SPOOL_IN_MEMORY`] bytes of the body
+    /// in memory (the rest goes to a temporary file as it arrives).
+    pub async fn download(
+        &self,
+        url: &str,
+        auth: Auth,
+        limit: u64,
+    ) -> Result<crate::http::Spooled, HttpError> {
         let url = Url::parse(url).map_err(|e| HttpError::Transport {
             url: url.to_string(),
             message: format!("bad URL: {e}"),
@@ -382,13 +402,17 @@ impl Client {
             }
             if status.is_success() {
                 // `read_body` refuses a declared Content-Length over the limit before reading.
-                return match crate::http::read_body(resp, limit).await {
+                return match crate::http::read_body_spooled(resp, limit, SPOOL_IN_MEMORY).await {
                     Ok(Some(body)) => Attempt::Done(body),
                     Ok(None) => Attempt::Fail(HttpError::TooLarge {
                         url: url.to_string(),
                         limit,
                     }),
-                    Err(e) => Attempt::Retry(
+                    Err(crate::http::SpoolError::Disk(e)) => Attempt::Fail(HttpError::Transport {
+                        url: url.to_string(),
+                        message: format!("cannot keep the body in a temporary file: {e}"),
+                    }),
+                    Err(crate::http::SpoolError::Http(e)) => Attempt::Retry(
                         self.backoff(0),
                         HttpError::Transport {
                             url: url.to_string(),
@@ -397,7 +421,12 @@ impl Client {
                     ),
                 };
             }
-            let body = resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
+            // An error page is read for its message only: never more than 64 KiB of it.
+            let body = crate::http::read_body(resp, 64 << 10)
+                .await
+                .ok()
+                .flatten()
+                .unwrap_or_default();
             let message = error_message(&body);
             return match status.as_u16() {
                 401 | 403 => Attempt::Fail(HttpError::Unauthorized {

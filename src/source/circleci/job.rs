@@ -8,6 +8,7 @@ use std::sync::Arc;
 use super::api::{Artifact, Build};
 use super::client::{Auth, HttpError};
 use super::{Ctx, Event, Input, JobRef, JobTicket};
+use crate::http::Spooled;
 use crate::source::origin::{CircleCiPlace, Origin};
 
 pub(super) async fn scan_job(ctx: Arc<Ctx>, job: JobRef) {
@@ -28,6 +29,11 @@ pub(super) async fn scan_job(ctx: Arc<Ctx>, job: JobRef) {
         if ctx.scheduled.fetch_add(1, Ordering::SeqCst) >= max {
             return;
         }
+    }
+    // Held until every input of the job is queued for the scanner.
+    let _reading = ctx.jobs.acquire().await.expect("semaphore open");
+    if ctx.stopped() {
+        return;
     }
     ctx.totals.jobs.fetch_add(1, Ordering::Relaxed);
     let ticket = JobTicket::new(key.clone());
@@ -76,9 +82,9 @@ pub(super) async fn scan_job(ctx: Arc<Ctx>, job: JobRef) {
         }),
         ..CircleCiPlace::default()
     };
-    let input = |place: CircleCiPlace, bytes: Vec<u8>| Input {
+    let input = |place: CircleCiPlace, body: Spooled| Input {
         origin: Arc::new(Origin::CircleCi(Box::new(place))),
-        bytes,
+        body,
         job: ticket.clone(),
         hold: None,
     };
@@ -91,7 +97,8 @@ pub(super) async fn scan_job(ctx: Arc<Ctx>, job: JobRef) {
             config: true,
             ..base.clone()
         };
-        ctx.send(enqueue(input(place, cfg.into_bytes()))).await;
+        ctx.send(enqueue(input(place, Spooled::Memory(cfg.into_bytes()))))
+            .await;
     }
     let mut fetches = Vec::new();
     for step in &build.steps {
@@ -107,8 +114,11 @@ pub(super) async fn scan_job(ctx: Arc<Ctx>, job: JobRef) {
                     bash_command: true,
                     ..place.clone()
                 };
-                ctx.send(enqueue(input(place, cmd.clone().into_bytes())))
-                    .await;
+                ctx.send(enqueue(input(
+                    place,
+                    Spooled::Memory(cmd.clone().into_bytes()),
+                )))
+                .await;
             }
             if action.has_output == Some(false) {
                 continue;
@@ -200,7 +210,7 @@ pub(super) async fn scan_job(ctx: Arc<Ctx>, job: JobRef) {
 enum Fetched {
     Ok(
         Box<CircleCiPlace>,
-        Vec<u8>,
+        Spooled,
         tokio::sync::OwnedSemaphorePermit,
     ),
     Failed,
@@ -229,7 +239,7 @@ async fn fetch(
         (_, Some(s)) => format!("step {s:?} node {}", place.node_index.unwrap_or(0)),
         _ => "input".into(),
     };
-    match ctx.client.get(&url, auth, limit).await {
+    match ctx.client.download(&url, auth, limit).await {
         Ok(bytes) => Fetched::Ok(Box::new(place), bytes, permit),
         Err(HttpError::TooLarge { limit, .. }) => {
             ctx.send(Event::Skipped(format!(

@@ -88,7 +88,8 @@ pub struct Options {
 /// One thing to scan.
 pub struct Input {
     pub origin: Arc<Origin>,
-    pub bytes: Vec<u8>,
+    /// In memory, or (a download past [`client::SPOOL_IN_MEMORY`]) in a temporary file.
+    pub body: crate::http::Spooled,
     pub job: Arc<JobTicket>,
     /// A downloaded body's place among the bodies held in memory: released when the input
     /// is dropped, which the scanner does once it is done with the bytes (not when the
@@ -179,6 +180,9 @@ struct Ctx {
     scheduled: AtomicUsize,
     /// Bodies fetched but not yet handed to the scanner.
     bodies: Arc<Semaphore>,
+    /// Jobs being read at once (each holds its parsed build and waits for body permits): a
+    /// workflow of 10,000 jobs holds [`jobs_in_flight`] of them in memory, not 10,000.
+    jobs: Semaphore,
     totals: Arc<Totals>,
 }
 
@@ -190,6 +194,12 @@ fn is_loopback(url: &Url) -> bool {
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
         None => false,
     }
+}
+
+/// Jobs read at once: enough to keep every request slot busy while some jobs wait for the
+/// scanner.
+pub(crate) fn jobs_in_flight(concurrency: usize) -> usize {
+    concurrency.max(1).saturating_mul(2).max(4)
 }
 
 fn parse_api_time(s: &str) -> Option<OffsetDateTime> {
@@ -233,6 +243,7 @@ pub fn run(opts: Options, tx: mpsc::Sender<Event>, totals: Arc<Totals>) -> Resul
         });
     // Bodies downloaded or waiting for the scanner, at most: one per HTTP request in flight.
     let bodies = Arc::new(Semaphore::new(opts.client.concurrency.max(1)));
+    let jobs = Semaphore::new(jobs_in_flight(opts.client.concurrency));
     let ctx = Arc::new(Ctx {
         client,
         base,
@@ -241,6 +252,7 @@ pub fn run(opts: Options, tx: mpsc::Sender<Event>, totals: Arc<Totals>) -> Resul
         seen: Mutex::new(HashSet::new()),
         scheduled: AtomicUsize::new(0),
         bodies,
+        jobs,
         totals: totals.clone(),
     });
     let rt = tokio::runtime::Builder::new_current_thread()
