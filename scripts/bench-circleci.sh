@@ -4,18 +4,18 @@
 # (requests x latency), the highest number of requests the fake saw in flight, and whether
 # every 429 was honoured.
 #
-#   scripts/bench-circleci.sh [JOBS=2000] [STEPS=4] [LATENCY_MS=50] [CONCURRENCY=16] [RATE_LIMIT_EVERY=0] [ARTIFACTS=0] [OUTPUT_MIB=0]
+#   scripts/bench-circleci.sh [JOBS=2000] [STEPS=4] [LATENCY_MS=50] [CONCURRENCY=16] [RATE_LIMIT_EVERY=0] [ARTIFACTS=0] [OUTPUT_MIB=0] [ARTIFACT_MIB=0]
 #
 # CISLEUTH=path runs another binary (a before build) instead of target/release/cisleuth.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-JOBS=${1:-2000}; STEPS=${2:-4}; LAT=${3:-50}; CONC=${4:-16}; EVERY=${5:-0}; ART=${6:-0}; OUTMIB=${7:-0}
+JOBS=${1:-2000}; STEPS=${2:-4}; LAT=${3:-50}; CONC=${4:-16}; EVERY=${5:-0}; ART=${6:-0}; OUTMIB=${7:-0}; ARTMIB=${8:-0}
 BIN=${CISLEUTH:-target/release/cisleuth}
 cargo build --release --quiet --example fake_circleci
 cargo build --release --quiet
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 mkfifo "$tmp/ctl"
-target/release/examples/fake_circleci "$JOBS" "$STEPS" "$LAT" "$EVERY" "$ART" "$OUTMIB" < "$tmp/ctl" > "$tmp/fake.out" &
+target/release/examples/fake_circleci "$JOBS" "$STEPS" "$LAT" "$EVERY" "$ART" "$OUTMIB" "$ARTMIB" < "$tmp/ctl" > "$tmp/fake.out" &
 fake=$!
 exec 3> "$tmp/ctl"               # hold the fake's stdin open until we are done
 while [ ! -s "$tmp/fake.out" ]; do sleep 0.05; done

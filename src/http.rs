@@ -148,19 +148,41 @@ pub enum SpoolError {
     Disk(std::io::Error),
 }
 
-/// [`read_body`], keeping at most `in_memory` bytes in memory: a longer body goes to an
-/// unnamed temporary file as it arrives.
+/// Memory set aside for downloaded bodies, counted in KiB: a body whose declared length fits
+/// what is left is kept in memory (its share held until the scanner is done with it), any
+/// other goes to a temporary file. Scanning from memory is faster; the budget keeps the sum
+/// bounded however many bodies wait.
+pub type MemoryBudget = std::sync::Arc<tokio::sync::Semaphore>;
+
+/// A new [`MemoryBudget`] of `bytes`.
+pub fn memory_budget(bytes: u64) -> MemoryBudget {
+    std::sync::Arc::new(tokio::sync::Semaphore::new((bytes >> 10) as usize))
+}
+
+/// [`read_body`], keeping in memory a body whose declared length fits in `budget` (its share
+/// comes back with it) or, without a declared length, its first `in_memory` bytes; the rest
+/// goes to an unnamed temporary file as it arrives.
 pub async fn read_body_spooled(
     mut resp: reqwest::Response,
     limit: u64,
     in_memory: u64,
-) -> Result<Option<Spooled>, SpoolError> {
+    budget: Option<&MemoryBudget>,
+) -> Result<Option<(Spooled, Option<tokio::sync::OwnedSemaphorePermit>)>, SpoolError> {
     use std::io::{Seek, SeekFrom, Write};
     let declared = resp.content_length();
     if declared.is_some_and(|n| n > limit) {
         return Ok(None);
     }
-    let mut body = Vec::with_capacity(declared.unwrap_or(0).min(in_memory) as usize);
+    let mut share = None;
+    let mut keep = in_memory;
+    if let (Some(n), Some(b)) = (declared, budget) {
+        let kib = u32::try_from(n.div_ceil(1024)).unwrap_or(u32::MAX);
+        if let Ok(p) = b.clone().try_acquire_many_owned(kib) {
+            share = Some(p);
+            keep = n;
+        }
+    }
+    let mut body = Vec::with_capacity(declared.unwrap_or(0).min(keep) as usize);
     let mut file: Option<std::fs::File> = None;
     let mut len = 0u64;
     while let Some(chunk) = resp.chunk().await.map_err(SpoolError::Http)? {
@@ -170,12 +192,13 @@ pub async fn read_body_spooled(
         }
         match &mut file {
             Some(f) => f.write_all(&chunk).map_err(SpoolError::Disk)?,
-            None if len > in_memory => {
+            None if len > keep => {
                 let mut f = tempfile::tempfile().map_err(SpoolError::Disk)?;
                 f.write_all(&body).map_err(SpoolError::Disk)?;
                 f.write_all(&chunk).map_err(SpoolError::Disk)?;
                 body = Vec::new();
                 file = Some(f);
+                share = None;
             }
             None => body.extend_from_slice(&chunk),
         }
@@ -183,9 +206,9 @@ pub async fn read_body_spooled(
     Ok(Some(match file {
         Some(mut f) => {
             f.seek(SeekFrom::Start(0)).map_err(SpoolError::Disk)?;
-            Spooled::File(f)
+            (Spooled::File(f), None)
         }
-        None => Spooled::Memory(body),
+        None => (Spooled::Memory(body), share),
     }))
 }
 

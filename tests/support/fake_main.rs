@@ -1,8 +1,9 @@
 //! The fake CircleCI as a standalone server, for `scripts/bench-circleci.sh`:
 //!
-//!   cargo run --release --example fake_circleci -- JOBS STEPS LATENCY_MS [RATE_LIMIT_EVERY [ARTIFACTS=1 [OUTPUT_MIB]]]
+//!   cargo run --release --example fake_circleci -- JOBS STEPS LATENCY_MS [RATE_LIMIT_EVERY [ARTIFACTS=1 [OUTPUT_MIB [ARTIFACT_MIB]]]]
 //!
-//! OUTPUT_MIB pads every step's output with that many MiB of ordinary build lines (for
+//! OUTPUT_MIB pads every step's output with that many MiB of ordinary build lines, and
+//! ARTIFACT_MIB gives every job a `build/full.log` artifact of that many MiB of them (for
 //! memory benchmarks of the CircleCI path).
 //!
 //! Prints `api=<url> token=<token>` on the first line, then serves until killed; on stdin EOF
@@ -20,6 +21,7 @@ fn main() {
     let (jobs, steps, latency, every) = (num(1, 2000), num(2, 4), num(3, 50), num(4, 0));
     let artifacts = num(5, 0) == 1;
     let output_mib = num(6, 0) as usize;
+    let artifact_mib = num(7, 0) as usize;
     // One project, one pipeline per job (the worst case for enumeration).
     let (mut cfg, planted) =
         fake_circleci::generate(1, jobs as usize, 1, steps as usize, artifacts);
@@ -36,6 +38,23 @@ fn main() {
                                 a.messages.insert(0, ("out", filler.clone()));
                             }
                         }
+                    }
+                }
+            }
+        }
+    }
+    if artifact_mib > 0 {
+        let line = "[INFO] test suite 0123 of 9999: passed (0.42 s)\n";
+        let filler = line.repeat((artifact_mib << 20) / line.len()).into_bytes();
+        for p in &mut cfg.projects {
+            for pl in &mut p.pipelines {
+                for w in &mut pl.workflows {
+                    for j in &mut w.jobs {
+                        j.artifacts.push(fake_circleci::FakeArtifact {
+                            path: "build/full.log".into(),
+                            node_index: 0,
+                            bytes: filler.clone(),
+                        });
                     }
                 }
             }

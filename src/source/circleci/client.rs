@@ -196,7 +196,7 @@ fn error_message(body: &[u8]) -> String {
 pub const SPOOL_IN_MEMORY: u64 = 1 << 20;
 
 enum Attempt {
-    Done(crate::http::Spooled),
+    Done(crate::http::Spooled, Option<tokio::sync::OwnedSemaphorePermit>),
     /// Retry after this long (5xx, transport); counts against `retries`.
     Retry(Duration, HttpError),
     /// 429: everyone waits this long; counts against `max_rate_limited`.
@@ -266,21 +266,23 @@ impl Client {
 
     /// GET `url`, following redirects, with retries. The body may be at most `limit` bytes.
     pub async fn get(&self, url: &str, auth: Auth, limit: u64) -> Result<Vec<u8>, HttpError> {
-        let body = self.download(url, auth, limit).await?;
+        let (body, _) = self.download(url, auth, limit, None).await?;
         body.into_vec().map_err(|e| HttpError::Transport {
             url: url.to_string(),
             message: format!("cannot read the body back from its temporary file: {e}"),
         })
     }
 
-    /// GET `url` like [`Client::get`], keeping at most [`SPOOL_IN_MEMORY`] bytes of the body
-    /// in memory (the rest goes to a temporary file as it arrives).
+    /// GET `url` like [`Client::get`], keeping the body in memory if its declared length fits
+    /// in `budget` (the share comes with it, to be held until the body is scanned), else at
+    /// most [`SPOOL_IN_MEMORY`] bytes of it (the rest goes to a temporary file as it arrives).
     pub async fn download(
         &self,
         url: &str,
         auth: Auth,
         limit: u64,
-    ) -> Result<crate::http::Spooled, HttpError> {
+        budget: Option<&crate::http::MemoryBudget>,
+    ) -> Result<(crate::http::Spooled, Option<tokio::sync::OwnedSemaphorePermit>), HttpError> {
         let url = Url::parse(url).map_err(|e| HttpError::Transport {
             url: url.to_string(),
             message: format!("bad URL: {e}"),
@@ -303,12 +305,12 @@ impl Client {
                 }
                 let now = self.stats.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
                 self.stats.max_in_flight.fetch_max(now, Ordering::SeqCst);
-                let a = self.attempt(&url, auth, limit).await;
+                let a = self.attempt(&url, auth, limit, budget).await;
                 self.stats.in_flight.fetch_sub(1, Ordering::SeqCst);
                 a
             };
             match attempt {
-                Attempt::Done(body) => return Ok(body),
+                Attempt::Done(body, share) => return Ok((body, share)),
                 Attempt::Fail(e) => return Err(e),
                 Attempt::Retry(wait, e) => {
                     if retries >= self.settings.retries {
@@ -347,7 +349,13 @@ impl Client {
         }
     }
 
-    async fn attempt(&self, first: &Url, auth: Auth, limit: u64) -> Attempt {
+    async fn attempt(
+        &self,
+        first: &Url,
+        auth: Auth,
+        limit: u64,
+        budget: Option<&crate::http::MemoryBudget>,
+    ) -> Attempt {
         let mut url = first.clone();
         let mut with_token = auth == Auth::Token;
         for _ in 0..=MAX_REDIRECTS {
@@ -402,8 +410,8 @@ impl Client {
             }
             if status.is_success() {
                 // `read_body` refuses a declared Content-Length over the limit before reading.
-                return match crate::http::read_body_spooled(resp, limit, SPOOL_IN_MEMORY).await {
-                    Ok(Some(body)) => Attempt::Done(body),
+                return match crate::http::read_body_spooled(resp, limit, SPOOL_IN_MEMORY, budget).await {
+                    Ok(Some((body, share))) => Attempt::Done(body, share),
                     Ok(None) => Attempt::Fail(HttpError::TooLarge {
                         url: url.to_string(),
                         limit,

@@ -86,7 +86,7 @@ pub(super) async fn scan_job(ctx: Arc<Ctx>, job: JobRef) {
         origin: Arc::new(Origin::CircleCi(Box::new(place))),
         body,
         job: ticket.clone(),
-        hold: None,
+        hold: Vec::new(),
     };
     let enqueue = |i: Input| {
         i.job.pending.fetch_add(1, Ordering::AcqRel);
@@ -190,9 +190,9 @@ pub(super) async fn scan_job(ctx: Arc<Ctx>, job: JobRef) {
     }
     while let Some(done) = downloads.join_next().await {
         match done {
-            Ok(Fetched::Ok(place, bytes, permit)) => {
-                let mut i = input(*place, bytes);
-                i.hold = Some(permit);
+            Ok(Fetched::Ok(place, body, permits)) => {
+                let mut i = input(*place, body);
+                i.hold = permits;
                 ctx.send(enqueue(i)).await
             }
             Ok(Fetched::Failed) => ticket.fail(),
@@ -211,7 +211,7 @@ enum Fetched {
     Ok(
         Box<CircleCiPlace>,
         Spooled,
-        tokio::sync::OwnedSemaphorePermit,
+        Vec<tokio::sync::OwnedSemaphorePermit>,
     ),
     Failed,
     Skipped,
@@ -239,8 +239,14 @@ async fn fetch(
         (_, Some(s)) => format!("step {s:?} node {}", place.node_index.unwrap_or(0)),
         _ => "input".into(),
     };
-    match ctx.client.download(&url, auth, limit).await {
-        Ok(bytes) => Fetched::Ok(Box::new(place), bytes, permit),
+    match ctx
+        .client
+        .download(&url, auth, limit, Some(&ctx.memory))
+        .await
+    {
+        Ok((body, share)) => {
+            Fetched::Ok(Box::new(place), body, std::iter::once(permit).chain(share).collect())
+        }
         Err(HttpError::TooLarge { limit, .. }) => {
             ctx.send(Event::Skipped(format!(
                 "{label} {what}: skipped, larger than {limit} bytes"

@@ -94,7 +94,9 @@ pub struct Input {
     /// A downloaded body's place among the bodies held in memory: released when the input
     /// is dropped, which the scanner does once it is done with the bytes (not when the
     /// download ends), so downloads cannot outrun scanning.
-    pub hold: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// Its share of the memory budget for bodies, if it is held in memory: also released
+    /// when the scanner is done.
+    pub hold: Vec<tokio::sync::OwnedSemaphorePermit>,
 }
 
 /// What the source tells the scan command.
@@ -180,6 +182,9 @@ struct Ctx {
     scheduled: AtomicUsize,
     /// Bodies fetched but not yet handed to the scanner.
     bodies: Arc<Semaphore>,
+    /// Memory for bodies waiting for the scanner ([`MEMORY_FOR_BODIES`]); the others wait in
+    /// temporary files.
+    memory: crate::http::MemoryBudget,
     /// Jobs being read at once (each holds its parsed build and waits for body permits): a
     /// workflow of 10,000 jobs holds [`jobs_in_flight`] of them in memory, not 10,000.
     jobs: Semaphore,
@@ -195,6 +200,10 @@ fn is_loopback(url: &Url) -> bool {
         None => false,
     }
 }
+
+/// Downloaded bodies held in memory until scanned, all together; past it they wait in
+/// temporary files (slower to scan: written and read back).
+pub const MEMORY_FOR_BODIES: u64 = 64 << 20;
 
 /// Jobs read at once: enough to keep every request slot busy while some jobs wait for the
 /// scanner.
@@ -244,6 +253,7 @@ pub fn run(opts: Options, tx: mpsc::Sender<Event>, totals: Arc<Totals>) -> Resul
     // Bodies downloaded or waiting for the scanner, at most: one per HTTP request in flight.
     let bodies = Arc::new(Semaphore::new(opts.client.concurrency.max(1)));
     let jobs = Semaphore::new(jobs_in_flight(opts.client.concurrency));
+    let memory = crate::http::memory_budget(MEMORY_FOR_BODIES);
     let ctx = Arc::new(Ctx {
         client,
         base,
@@ -252,6 +262,7 @@ pub fn run(opts: Options, tx: mpsc::Sender<Event>, totals: Arc<Totals>) -> Resul
         seen: Mutex::new(HashSet::new()),
         scheduled: AtomicUsize::new(0),
         bodies,
+        memory,
         jobs,
         totals: totals.clone(),
     });
