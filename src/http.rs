@@ -222,6 +222,66 @@ mod tests {
         m
     }
 
+    /// A response with the length declared, or streamed in 4 KiB pieces without one.
+    fn response(body: Vec<u8>, declared: bool) -> reqwest::Response {
+        let r = http::Response::builder();
+        if declared {
+            return reqwest::Response::from(r.body(body).unwrap());
+        }
+        let pieces: Vec<Result<Vec<u8>, std::io::Error>> =
+            body.chunks(4096).map(|c| Ok(c.to_vec())).collect();
+        let stream = reqwest::Body::wrap_stream(futures_util::stream::iter(pieces));
+        reqwest::Response::from(r.body(stream).unwrap())
+    }
+
+    /// Bodies in memory while they fit (the budget for a declared length, else `in_memory`),
+    /// in a temporary file past it, the same bytes either way; over `limit`, none.
+    #[tokio::test]
+    async fn bodies_spool_to_disk_past_their_memory() {
+        let body: Vec<u8> = (0..10_000u32).flat_map(|i| i.to_le_bytes()).collect();
+        let budget = memory_budget(64 << 10);
+        let cases = [
+            (true, Some(&budget), 1024, true),
+            (false, Some(&budget), 1024, false),
+            (false, None, 1 << 20, true),
+            (true, None, 1024, false),
+        ];
+        for (declared, budget, in_memory, memory) in cases {
+            let (got, share) =
+                read_body_spooled(response(body.clone(), declared), 1 << 20, in_memory, budget)
+                    .await
+                    .unwrap()
+                    .unwrap();
+            assert_eq!(
+                matches!(got, Spooled::Memory(_)),
+                memory,
+                "{declared} {in_memory}"
+            );
+            assert_eq!(share.is_some(), memory && budget.is_some());
+            assert_eq!(got.into_vec().unwrap(), body);
+        }
+        // The budget is spent while a body is held, and back when it is dropped.
+        let (held, share) =
+            read_body_spooled(response(body.clone(), true), 1 << 20, 0, Some(&budget))
+                .await
+                .unwrap()
+                .unwrap();
+        assert!(matches!(held, Spooled::Memory(_)));
+        assert_eq!(budget.available_permits(), 64 - 40);
+        let (second, _) =
+            read_body_spooled(response(body.clone(), true), 1 << 20, 0, Some(&budget))
+                .await
+                .unwrap()
+                .unwrap();
+        assert!(matches!(second, Spooled::File(_)), "no room left: on disk");
+        drop(share);
+        assert_eq!(budget.available_permits(), 64);
+        for declared in [true, false] {
+            let over = read_body_spooled(response(body.clone(), declared), 1000, 0, None).await;
+            assert!(over.unwrap().is_none());
+        }
+    }
+
     #[test]
     fn every_form_and_every_hostile_value() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);

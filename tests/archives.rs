@@ -1,7 +1,7 @@
 //! `scan path` opens archives: zip (jar, whl, nupkg), tar, tar.gz, nested, with limits.
 
 use std::fs;
-use std::io::{Cursor, Write};
+use std::io::{Cursor, Read, Write};
 
 use tempfile::TempDir;
 
@@ -117,4 +117,27 @@ fn truncated_tar_gz_scans_what_it_can_and_reports_the_rest() {
     assert_eq!(summary(&jsonl(&o)).len(), 1);
     assert!(stderr(&o).contains("cut.tar.gz"), "{}", stderr(&o));
     assert!(stderr(&o).contains("error:"), "{}", stderr(&o));
+}
+
+/// A tar directory entry that declares data (1 TiB in the full-size bomb, 64 MiB here) is
+/// decompressed to be skipped: those bytes count against the budget. Before, they were
+/// outside it (hours of CPU for 804 KB, no note).
+#[test]
+fn data_skipped_in_a_compressed_tar_counts_against_the_budget() {
+    let dir = TempDir::new().unwrap();
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Directory);
+    h.set_size(64 << 20);
+    h.set_cksum();
+    b.append_data(&mut h, "dir/", std::io::repeat(0).take(64 << 20))
+        .unwrap();
+    let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::best());
+    bz.write_all(&b.into_inner().unwrap()).unwrap();
+    let bomb = write(&dir, "d.tar.bz2", bz.finish().unwrap());
+    for extra in [&[][..], &["--max-decompressed", "8M"][..]] {
+        let out = scan_jsonl(&[&bomb], extra);
+        assert_eq!(code(&out), 2, "{extra:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("refused"), "{}", stderr(&out));
+    }
 }

@@ -68,3 +68,39 @@ fn empty_stdin_is_clean() {
     assert_eq!(code(&o), 0);
     assert!(stdout(&o).is_empty());
 }
+
+/// Decompression on stdin is budgeted like an archive member: a bzip2 bomb of a few hundred
+/// bytes is refused by ratio, and a stream that compresses like text meets
+/// `--max-decompressed`. Before, both were expanded to the end (785 bytes -> 1 GiB scanned).
+#[test]
+fn decompression_bombs_on_stdin_are_refused() {
+    use std::io::Write;
+    let tok = gh_token("ghp", 23);
+    let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::best());
+    writeln!(bz, "export GITHUB_TOKEN={tok}").unwrap();
+    bz.write_all(&vec![0u8; 64 << 20]).unwrap();
+    let bomb = bz.finish().unwrap();
+    assert!(bomb.len() < 1024, "{}", bomb.len());
+    let out = run_with_stdin(&["scan", "-", "--format", "jsonl"], &bomb);
+    // What came before the refusal was scanned; the scan is incomplete, not clean.
+    assert_eq!(jsonl(&out).len(), 1, "{}", stderr(&out));
+    assert!(stderr(&out).contains("refused"), "{}", stderr(&out));
+    let text: String = (0..200_000u32)
+        .map(|i| format!("{:08x} step {i} ok\n", i.wrapping_mul(2654435761)))
+        .collect();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(text.as_bytes()).unwrap();
+    let gz = gz.finish().unwrap();
+    let out = run_with_stdin(
+        &["scan", "-", "--format", "jsonl", "--max-decompressed", "1M"],
+        &gz,
+    );
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--max-decompressed"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run_with_stdin(&["scan", "-", "--format", "jsonl"], &gz);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+}

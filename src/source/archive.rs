@@ -990,6 +990,20 @@ mod tests {
             errors[0].refused && errors[0].message.contains("tar name or PAX header"),
             "{errors:?}"
         );
+        // A PAX header over the cap (1 GiB in the full-size bomb): refused the same way.
+        let mut b = tar::Builder::new(Vec::new());
+        let big = vec![b'p'; MAX_TAR_META as usize + 100];
+        b.append_pax_extensions([("path", &big[..])]).unwrap();
+        let mut h = tar::Header::new_gnu();
+        h.set_size(secret.len() as u64);
+        h.set_cksum();
+        b.append_data(&mut h, "b.log", &secret[..]).unwrap();
+        let (seen, errors) = walk("p.tar", &b.into_inner().unwrap(), Limits::default());
+        assert!(seen.is_empty());
+        assert!(
+            errors[0].refused && errors[0].message.contains("tar name or PAX header"),
+            "{errors:?}"
+        );
         assert_eq!(
             pax_record(b"18 path=a/b/c.log\n12 uid=100\n", "path").as_deref(),
             Some("a/b/c.log")

@@ -196,7 +196,10 @@ fn error_message(body: &[u8]) -> String {
 pub const SPOOL_IN_MEMORY: u64 = 1 << 20;
 
 enum Attempt {
-    Done(crate::http::Spooled, Option<tokio::sync::OwnedSemaphorePermit>),
+    Done(
+        crate::http::Spooled,
+        Option<tokio::sync::OwnedSemaphorePermit>,
+    ),
     /// Retry after this long (5xx, transport); counts against `retries`.
     Retry(Duration, HttpError),
     /// 429: everyone waits this long; counts against `max_rate_limited`.
@@ -282,7 +285,13 @@ impl Client {
         auth: Auth,
         limit: u64,
         budget: Option<&crate::http::MemoryBudget>,
-    ) -> Result<(crate::http::Spooled, Option<tokio::sync::OwnedSemaphorePermit>), HttpError> {
+    ) -> Result<
+        (
+            crate::http::Spooled,
+            Option<tokio::sync::OwnedSemaphorePermit>,
+        ),
+        HttpError,
+    > {
         let url = Url::parse(url).map_err(|e| HttpError::Transport {
             url: url.to_string(),
             message: format!("bad URL: {e}"),
@@ -410,7 +419,9 @@ impl Client {
             }
             if status.is_success() {
                 // `read_body` refuses a declared Content-Length over the limit before reading.
-                return match crate::http::read_body_spooled(resp, limit, SPOOL_IN_MEMORY, budget).await {
+                return match crate::http::read_body_spooled(resp, limit, SPOOL_IN_MEMORY, budget)
+                    .await
+                {
                     Ok(Some((body, share))) => Attempt::Done(body, share),
                     Ok(None) => Attempt::Fail(HttpError::TooLarge {
                         url: url.to_string(),

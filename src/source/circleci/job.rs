@@ -244,9 +244,11 @@ async fn fetch(
         .download(&url, auth, limit, Some(&ctx.memory))
         .await
     {
-        Ok((body, share)) => {
-            Fetched::Ok(Box::new(place), body, std::iter::once(permit).chain(share).collect())
-        }
+        Ok((body, share)) => Fetched::Ok(
+            Box::new(place),
+            body,
+            std::iter::once(permit).chain(share).collect(),
+        ),
         Err(HttpError::TooLarge { limit, .. }) => {
             ctx.send(Event::Skipped(format!(
                 "{label} {what}: skipped, larger than {limit} bytes"
