@@ -82,9 +82,9 @@ run() {  # name, then the command's arguments; stdin from $STDIN if set
   local size; size=$(stat -c %s "$input" 2>/dev/null || echo -)
   set +e
   if [ -n "${STDIN:-}" ]; then
-    timeout "$LIMIT" /usr/bin/time -f '%e %M' -o "$tmp/t" "$BIN" "$@" < "$STDIN" > /dev/null 2> "$tmp/err"
+    /usr/bin/time -f '%e %M' -o "$tmp/t" timeout "$LIMIT" "$BIN" "$@" < "$STDIN" > /dev/null 2> "$tmp/err"
   else
-    timeout "$LIMIT" /usr/bin/time -f '%e %M' -o "$tmp/t" "$BIN" "$@" > /dev/null 2> "$tmp/err"
+    /usr/bin/time -f '%e %M' -o "$tmp/t" timeout "$LIMIT" "$BIN" "$@" > /dev/null 2> "$tmp/err"
   fi
   local rc=$?
   set -e
@@ -107,7 +107,7 @@ run "50 MB step message"   scan path "$tmp/step.json" --format jsonl
 # 10 GiB of gzip on stdin, compressed as it is read.
 set +e
 start=$(date +%s.%N)
-head -c 10G /dev/zero | gzip -1 | timeout "$LIMIT" /usr/bin/time -f '%e %M' -o "$tmp/t" "$BIN" scan - --format jsonl > /dev/null 2> "$tmp/err"
+head -c 10G /dev/zero | gzip -1 | /usr/bin/time -f '%e %M' -o "$tmp/t" timeout "$LIMIT" "$BIN" scan - --format jsonl > /dev/null 2> "$tmp/err"
 rc=${PIPESTATUS[2]}
 set -e
 if [ "$rc" -eq 124 ]; then
