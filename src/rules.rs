@@ -116,6 +116,9 @@ pub enum EvidenceModel {
 pub struct RuleSyntax {
     pub id: String,
     pub name: String,
+    /// Who issues the credential (where it is revoked): `rules list` groups by it.
+    #[serde(default)]
+    pub provider: Option<String>,
     pub description: String,
     #[serde(default)]
     pub keywords: Vec<String>,
@@ -157,6 +160,10 @@ pub struct RuleSyntax {
     /// a credential (an AWS key id in a presigned URL's `X-Amz-Credential=`), and it is dropped.
     #[serde(default)]
     pub ignore_after: Vec<String>,
+    /// Rules of other providers that may find this rule's examples too, deliberately (a
+    /// token format two services share); `rules check` refuses any other overlap.
+    #[serde(default)]
+    pub overlaps: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -170,6 +177,8 @@ struct RuleFile {
 pub struct Rule {
     pub id: String,
     pub name: String,
+    /// Who issues the credential; `None` for catch-all rules (generic, keys, URLs).
+    pub provider: Option<String>,
     pub description: String,
     pub keywords: Vec<String>,
     pub regex: Regex,
@@ -191,6 +200,7 @@ pub struct Rule {
     pub key_groups: Option<(usize, usize)>,
     pub unpaired_confidence: Option<Confidence>,
     pub ignore_after: Vec<Regex>,
+    pub overlaps: Vec<String>,
     /// Where the rule was loaded from (`builtin:aws.toml` or a path).
     pub origin: String,
 }
@@ -320,6 +330,7 @@ impl Rule {
         Ok(Rule {
             id: syntax.id,
             name: syntax.name,
+            provider: syntax.provider,
             description: syntax.description,
             keywords,
             regex,
@@ -340,6 +351,7 @@ impl Rule {
             key_groups,
             unpaired_confidence: syntax.unpaired_confidence,
             ignore_after,
+            overlaps: syntax.overlaps,
             origin: origin.to_string(),
         })
     }
@@ -453,6 +465,21 @@ fn validate_pairs(set: &[Rule]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `rules list` groups by provider: every shipped rule names one, except the catch-alls.
+    #[test]
+    fn builtin_rules_name_their_provider() {
+        for r in builtin().unwrap() {
+            let catch_all =
+                r.origin.ends_with("generic.toml") || r.origin.ends_with("private-key.toml");
+            assert!(
+                catch_all || r.provider.as_deref().is_some_and(|p| !p.trim().is_empty()),
+                "{} ({}) has no provider",
+                r.id,
+                r.origin
+            );
+        }
+    }
 
     fn rule(extra: &str) -> String {
         format!(

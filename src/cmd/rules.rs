@@ -23,15 +23,22 @@ fn gone(e: io::Error) -> Result<ExitCode> {
 pub fn run(cmd: RulesCommand) -> Result<ExitCode> {
     match cmd {
         RulesCommand::List { rules: dirs, json } => {
-            let set = rules::load(&dirs)?;
+            let mut set = rules::load(&dirs)?;
+            // By provider (catch-all rules last), then as loaded.
+            set.sort_by(|a, b| match (&a.provider, &b.provider) {
+                (Some(x), Some(y)) => x.to_lowercase().cmp(&y.to_lowercase()),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (None, None) => std::cmp::Ordering::Equal,
+            });
             if json {
                 let list: Vec<_> = set
                     .iter()
                     .map(|r| {
                         serde_json::json!({
-                            "id": r.id, "name": r.name, "severity": r.severity,
-                            "confidence": r.confidence, "keywords": r.keywords,
-                            "origin": r.origin,
+                            "id": r.id, "name": r.name, "provider": r.provider,
+                            "severity": r.severity, "confidence": r.confidence,
+                            "keywords": r.keywords, "origin": r.origin,
                         })
                     })
                     .collect();
@@ -41,17 +48,32 @@ pub fn run(cmd: RulesCommand) -> Result<ExitCode> {
                 }
             } else {
                 let mut out = io::stdout().lock();
+                let mut group: Option<Option<&str>> = None;
+                let mut providers = 0;
                 for r in &set {
+                    let provider = r.provider.as_deref();
+                    if group != Some(provider) {
+                        group = Some(provider);
+                        providers += usize::from(provider.is_some());
+                        let n = set
+                            .iter()
+                            .filter(|x| x.provider.as_deref() == provider)
+                            .count();
+                        let head = provider.unwrap_or("Catch-all (no provider)");
+                        if let Err(e) = writeln!(out, "{head} ({n})") {
+                            return gone(e);
+                        }
+                    }
                     let line = writeln!(
                         out,
-                        "{:<40} {:<9} {:<7} {}",
+                        "  {:<40} {:<9} {:<7} {}",
                         r.id, r.severity, r.confidence, r.name
                     );
                     if let Err(e) = line {
                         return gone(e);
                     }
                 }
-                eprintln!("cisleuth: {} rules", set.len());
+                eprintln!("cisleuth: {} rules, {providers} providers", set.len());
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -44,6 +44,33 @@ pub fn check(rules: Vec<Rule>) -> Result<Checked, Vec<String>> {
                 .iter()
                 .find(|m| &text[m.secret_start..m.secret_end] == ex.secret.as_bytes())
             {
+                // Another provider's rule reporting the same secret names the wrong service
+                // to revoke: refused unless either rule declares the overlap.
+                for other in &found {
+                    let o = &engine.rules()[other.rule];
+                    let overlapping =
+                        other.secret_start < m.secret_end && m.secret_start < other.secret_end;
+                    if other.rule == idx
+                        || !overlapping
+                        || o.generic
+                        || other.confidence < Confidence::Medium
+                        || o.provider == rule.provider
+                        || rule.overlaps.contains(&o.id)
+                        || o.overlaps.contains(&rule.id)
+                    {
+                        continue;
+                    }
+                    problems.push(format!(
+                        "{} ({}): example {} {:?} is also found by {} ({}), of another provider; make the formats exclusive or declare `overlaps = [{:?}]`",
+                        rule.id,
+                        rule.origin,
+                        n + 1,
+                        ex.text,
+                        o.id,
+                        o.provider.as_deref().unwrap_or("no provider"),
+                        o.id
+                    ));
+                }
                 // Without a stated confidence, an example must be reported by default
                 // (medium), or at the rule's own confidence if that is lower.
                 let ok = match ex.confidence {
@@ -174,5 +201,49 @@ negative_examples = ["demo_abcdefgz"]
                 && problems[0].contains("none of the rule's keywords")
         );
         assert!(problems[1].contains("negative example 1"));
+    }
+
+    #[test]
+    fn an_example_another_providers_rule_also_finds_is_reported() {
+        let text = |overlaps: &str| {
+            format!(
+                r#"
+[[rules]]
+id = "acme-key"
+name = "Acme"
+provider = "Acme"
+description = "d"
+keywords = ["key_"]
+regex = '(?P<secret>key_[a-z]{{8}})\b'
+severity = "low"
+confidence = "high"
+remediation = "r"
+examples = [{{ text = "key_abcdefgh", secret = "key_abcdefgh" }}]
+negative_examples = ["key_abc"]
+{overlaps}
+
+[[rules]]
+id = "other-key"
+name = "Other"
+provider = "Other"
+description = "d"
+keywords = ["key_"]
+regex = '(?P<secret>key_[a-z]{{8,9}})'
+severity = "low"
+confidence = "high"
+remediation = "r"
+examples = [{{ text = "key_abcdefghi", secret = "key_abcdefghi" }}]
+negative_examples = ["key_abc"]
+"#
+            )
+        };
+        let problems = check(parse_file(&text(""), "t.toml").unwrap()).unwrap_err();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].starts_with("acme-key") && problems[0].contains("also found by other-key"),
+            "{problems:?}"
+        );
+        let declared = text(r#"overlaps = ["other-key"]"#);
+        assert!(check(parse_file(&declared, "t.toml").unwrap()).is_ok());
     }
 }
