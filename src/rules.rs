@@ -13,6 +13,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use anyhow::{bail, Context, Result};
 use include_dir::{include_dir, Dir};
@@ -181,7 +182,7 @@ pub struct Rule {
     pub provider: Option<String>,
     pub description: String,
     pub keywords: Vec<String>,
-    pub regex: Regex,
+    pub regex: LazyRegex,
     pub secret_group: usize,
     pub min_entropy: Option<f32>,
     pub severity: Severity,
@@ -227,6 +228,84 @@ fn compile(pattern: &str) -> Result<Regex> {
         .build()?)
 }
 
+/// A rule's regex, compiled on first use. With 450 rules, compiling every regex up front
+/// took longer than scanning a 100 MiB log and held 50 MiB; a scan only ever runs the rules
+/// whose keywords it meets. Loading still parses the pattern (syntax, capture groups), and
+/// `rules check` (and the test suite, for the built-ins) compiles every one.
+pub struct LazyRegex {
+    pattern: String,
+    cell: OnceLock<Regex>,
+}
+
+impl LazyRegex {
+    /// Parse `pattern` as [`compile`] would and return its capture group names, groups 1.. in
+    /// order; the compile itself waits for [`LazyRegex::get`].
+    fn parse(pattern: &str) -> Result<(LazyRegex, Vec<Option<String>>)> {
+        check_pattern_size(pattern)?;
+        let hir = regex_syntax::ParserBuilder::new()
+            .unicode(false)
+            .utf8(false)
+            .nest_limit(64)
+            .build()
+            .parse(pattern)?;
+        fn walk(h: &regex_syntax::hir::Hir, out: &mut Vec<(u32, Option<String>)>) {
+            use regex_syntax::hir::HirKind;
+            match h.kind() {
+                HirKind::Capture(c) => {
+                    out.push((c.index, c.name.as_deref().map(str::to_string)));
+                    walk(&c.sub, out);
+                }
+                HirKind::Concat(v) | HirKind::Alternation(v) => v.iter().for_each(|x| walk(x, out)),
+                HirKind::Repetition(r) => walk(&r.sub, out),
+                _ => {}
+            }
+        }
+        let mut groups = Vec::new();
+        walk(&hir, &mut groups);
+        groups.sort_by_key(|g| g.0);
+        let lazy = LazyRegex {
+            pattern: pattern.to_string(),
+            cell: OnceLock::new(),
+        };
+        Ok((lazy, groups.into_iter().map(|g| g.1).collect()))
+    }
+
+    /// The compiled regex (compiled now if this is its first use).
+    pub fn get(&self) -> &Regex {
+        self.cell.get_or_init(|| {
+            compile(&self.pattern)
+                .expect("rule regexes are compiled by `rules check` and the tests")
+        })
+    }
+
+    /// Compile now: an error if the pattern parses but does not compile (over the size limit).
+    pub fn force(&self) -> Result<()> {
+        if self.cell.get().is_none() {
+            let _ = self.cell.set(compile(&self.pattern)?);
+        }
+        Ok(())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.pattern
+    }
+}
+
+impl Clone for LazyRegex {
+    fn clone(&self) -> Self {
+        LazyRegex {
+            pattern: self.pattern.clone(),
+            cell: self.cell.clone(),
+        }
+    }
+}
+
+impl fmt::Debug for LazyRegex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("LazyRegex").field(&self.pattern).finish()
+    }
+}
+
 /// The longest regex a rule or policy may have, in bytes. The longest built-in one is about
 /// 300; a pattern of megabytes (a generated list, a hostile policy file) is refused before
 /// the regex compiler spends time and memory on it.
@@ -262,9 +341,12 @@ impl Rule {
                 ctx()
             );
         }
-        let regex = compile(&syntax.regex).with_context(|| format!("{}: bad regex", ctx()))?;
-        let names: Vec<Option<&str>> = regex.capture_names().skip(1).collect();
-        let secret_groups = names.iter().filter(|n| **n == Some("secret")).count();
+        let (regex, names) =
+            LazyRegex::parse(&syntax.regex).with_context(|| format!("{}: bad regex", ctx()))?;
+        let secret_groups = names
+            .iter()
+            .filter(|n| n.as_deref() == Some("secret"))
+            .count();
         if secret_groups != 1 {
             bail!(
                 "{}: regex must have exactly one capture group named `secret` (found {secret_groups})",
@@ -277,10 +359,13 @@ impl Rule {
                 ctx()
             );
         }
-        let secret_group = regex
-            .capture_names()
-            .position(|n| n == Some("secret"))
-            .expect("counted above");
+        let group = |name: &str| {
+            names
+                .iter()
+                .position(|n| n.as_deref() == Some(name))
+                .map(|i| i + 1)
+        };
+        let secret_group = group("secret").expect("counted above");
         if syntax.examples.is_empty() {
             bail!("{}: at least one entry in `examples` is required", ctx());
         }
@@ -307,16 +392,13 @@ impl Rule {
             .map(|p| compile(p).with_context(|| format!("{}: bad allowlist regex {p:?}", ctx())))
             .collect::<Result<Vec<_>>>()?;
         let key_groups = match syntax.evidence {
-            Some(EvidenceModel::Assignment) => {
-                let group = |name: &str| regex.capture_names().position(|n| n == Some(name));
-                match (group("key"), group("sep")) {
-                    (Some(k), Some(s)) => Some((k, s)),
-                    _ => bail!(
-                        "{}: evidence = \"assignment\" needs capture groups named `key` and `sep`",
-                        ctx()
-                    ),
-                }
-            }
+            Some(EvidenceModel::Assignment) => match (group("key"), group("sep")) {
+                (Some(k), Some(s)) => Some((k, s)),
+                _ => bail!(
+                    "{}: evidence = \"assignment\" needs capture groups named `key` and `sep`",
+                    ctx()
+                ),
+            },
             None => None,
         };
         if syntax.unpaired_confidence.is_some() && syntax.pair.is_none() {
@@ -426,11 +508,15 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Rule>> {
     for p in paths {
         let text = std::fs::read_to_string(&p)
             .with_context(|| format!("cannot read rule file {}", p.display()))?;
-        merge(
-            &mut set,
-            parse_file(&text, &p.display().to_string())?,
-            false,
-        )?;
+        let rules = parse_file(&text, &p.display().to_string())?;
+        // A user's rules compile now: a regex over the size limit is an error at load, not
+        // in the middle of a scan. (The built-ins are compiled by `rules check` and the tests.)
+        for r in &rules {
+            r.regex
+                .force()
+                .with_context(|| format!("rule {:?} in {}: bad regex", r.id, r.origin))?;
+        }
+        merge(&mut set, rules, false)?;
     }
     Ok(set)
 }

@@ -22,6 +22,15 @@ pub fn check(rules: Vec<Rule>) -> Result<Checked, Vec<String>> {
         Err(e) => return Err(vec![format!("{e:#}")]),
     };
     let mut problems = Vec::new();
+    // Every regex compiles (a scan compiles them on first use, and must not fail then).
+    for rule in engine.rules() {
+        if let Err(e) = rule.regex.force() {
+            problems.push(format!("{} ({}): bad regex: {e}", rule.id, rule.origin));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
     let mut counts = Checked {
         rules: engine.rules().len(),
         ..Checked::default()

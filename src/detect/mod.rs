@@ -78,8 +78,11 @@ pub struct Pairing {
 pub struct Scratch {
     /// Open window per rule (start, end), merged as hits arrive.
     open: Vec<Option<(usize, usize)>>,
+    /// Rules with an open window, to close without a pass over every rule.
+    touched: Vec<usize>,
     windows: Vec<(usize, usize, usize)>,
-    locs: Vec<CaptureLocations>,
+    /// Per rule, made when the rule first runs (its regex compiles then).
+    locs: Vec<Option<CaptureLocations>>,
 }
 
 /// Compiled rules and the keyword automaton. Shared by all threads.
@@ -173,12 +176,9 @@ impl Engine {
     pub fn scratch(&self) -> Scratch {
         Scratch {
             open: vec![None; self.rules.len()],
+            touched: Vec::new(),
             windows: Vec::new(),
-            locs: self
-                .rules
-                .iter()
-                .map(|r| r.regex.capture_locations())
-                .collect(),
+            locs: vec![None; self.rules.len()],
         }
     }
 
@@ -188,7 +188,9 @@ impl Engine {
         self.collect_windows(hay, scratch);
         let Scratch { windows, locs, .. } = scratch;
         for &(rule_idx, wstart, wend) in windows.iter() {
-            self.confirm(rule_idx, hay, wstart, wend, &mut locs[rule_idx], out);
+            let locs = locs[rule_idx]
+                .get_or_insert_with(|| self.rules[rule_idx].regex.get().capture_locations());
+            self.confirm(rule_idx, hay, wstart, wend, locs, out);
         }
         let found = &mut out[first..];
         found.sort_unstable_by_key(|m| (m.secret_start, m.rule, m.secret_end));
@@ -237,7 +239,12 @@ impl Engine {
     }
 
     fn collect_windows(&self, hay: &[u8], scratch: &mut Scratch) {
-        let Scratch { open, windows, .. } = scratch;
+        let Scratch {
+            open,
+            touched,
+            windows,
+            ..
+        } = scratch;
         windows.clear();
         for m in self.ac.find_overlapping_iter(hay) {
             for &rule_idx in &self.triggers[m.pattern().as_usize()] {
@@ -248,16 +255,20 @@ impl Engine {
                         *oe = (*oe).max(we);
                     }
                     slot => {
-                        if let Some((os, oe)) = slot.take() {
-                            windows.push((rule_idx, os, oe));
+                        match slot.take() {
+                            Some((os, oe)) => windows.push((rule_idx, os, oe)),
+                            None => touched.push(rule_idx),
                         }
                         *slot = Some((ws, we));
                     }
                 }
             }
         }
-        for (rule_idx, slot) in open.iter_mut().enumerate() {
-            if let Some((s, e)) = slot.take() {
+        // Only the rules this haystack triggered: a pass over every rule per call would cost
+        // more than the scan itself on the many small haystacks of decoded views.
+        touched.sort_unstable();
+        for rule_idx in touched.drain(..) {
+            if let Some((s, e)) = open[rule_idx].take() {
                 windows.push((rule_idx, s, e));
             }
         }
@@ -290,7 +301,7 @@ impl Engine {
         let hay = &hay[..wend];
         let mut at = wstart;
         while at <= wend {
-            let Some(m) = rule.regex.captures_read_at(locs, hay, at) else {
+            let Some(m) = rule.regex.get().captures_read_at(locs, hay, at) else {
                 break;
             };
             at = if m.end() > m.start() {
