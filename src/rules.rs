@@ -450,7 +450,7 @@ pub fn parse_file(text: &str, origin: &str) -> Result<Vec<Rule>> {
 }
 
 /// Add `rules` to `set`, refusing an id that `set` already has unless `replace` is true.
-fn merge(set: &mut Vec<Rule>, rules: Vec<Rule>, replace: bool) -> Result<()> {
+pub(crate) fn merge(set: &mut Vec<Rule>, rules: Vec<Rule>, replace: bool) -> Result<()> {
     let mut index: HashMap<String, usize> = set
         .iter()
         .enumerate()
@@ -532,7 +532,7 @@ pub fn load(dirs: &[PathBuf]) -> Result<Vec<Rule>> {
     Ok(set)
 }
 
-fn validate_pairs(set: &[Rule]) -> Result<()> {
+pub(crate) fn validate_pairs(set: &[Rule]) -> Result<()> {
     for r in set {
         if let Some(p) = &r.pair {
             if !set.iter().any(|o| o.id == p.rule) {

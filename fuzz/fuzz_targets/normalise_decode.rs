@@ -1,7 +1,7 @@
-//! The normaliser + decoder stack on arbitrary bytes: content sniffing (UTF-16, binary
-//! strings), ANSI stripping, CircleCI step JSON, every decoder nested to depth 3, detection.
-//! Run with `cargo fuzz run normalise_decode` (see README "Fuzzing"); crash inputs go in
-//! `fuzz/regressions/`, which `cargo test` replays.
+//! The normaliser + decoder stack on arbitrary bytes: content sniffing (UTF-16, binary strings),
+//! ANSI stripping, CircleCI step JSON, every decoder nested to depth 3, detection. The harness is
+//! `cisleuth::fuzz::fuzz_one`; crash inputs go in `fuzz/regressions/normalise_decode/`, which
+//! `cargo test` replays (see README "Fuzzing").
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
