@@ -201,24 +201,35 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
-/// A decompressing reader for an input that is not walked as an archive (stdin, a stream
-/// inside a stream), under its own budget: `limits.max_total` bytes out, and at most
-/// `limits.max_ratio` times what was read in (past 1 MiB).
-pub fn budgeted<'a, R: Read + 'a>(codec: Codec, inner: R, limits: &Limits) -> Box<dyn Read + 'a> {
+/// A decompressor of `inner` counted against `total` (at most `limits.max_total`) and a live
+/// ratio (at most `limits.max_ratio` times what was read in, past 1 MiB).
+fn stream_budget<'a, R: Read + 'a>(
+    codec: Codec,
+    inner: R,
+    total: Rc<Cell<u64>>,
+    limits: &Limits,
+) -> Budget<Box<dyn Read + 'a>> {
     let compressed = Rc::new(Cell::new(0));
-    Box::new(Budget {
+    Budget {
         inner: codec.reader(Counting {
             inner,
             n: compressed.clone(),
         }),
-        total: Rc::new(Cell::new(0)),
+        total,
         max_total: limits.max_total,
         out: 0,
         cap: RatioCap::Live {
             compressed,
             ratio: limits.max_ratio,
         },
-    })
+    }
+}
+
+/// A decompressing reader for an input that is not walked as an archive (stdin, a stream
+/// inside a stream), under its own budget: `limits.max_total` bytes out, and at most
+/// `limits.max_ratio` times what was read in (past 1 MiB).
+pub fn budgeted<'a, R: Read + 'a>(codec: Codec, inner: R, limits: &Limits) -> Box<dyn Read + 'a> {
+    Box::new(stream_budget(codec, inner, Rc::new(Cell::new(0)), limits))
 }
 
 /// The kind of the read error a budget ends a member with: callers that wrap the error keep
@@ -318,20 +329,7 @@ impl<'f> Walker<'f> {
         codec: Codec,
         inner: &'a mut dyn Read,
     ) -> Budget<Box<dyn Read + 'a>> {
-        let compressed = Rc::new(Cell::new(0));
-        Budget {
-            inner: codec.reader(Counting {
-                inner,
-                n: compressed.clone(),
-            }),
-            total: self.total.clone(),
-            max_total: self.limits.max_total,
-            out: 0,
-            cap: RatioCap::Live {
-                compressed,
-                ratio: self.limits.max_ratio,
-            },
-        }
+        stream_budget(codec, inner, self.total.clone(), &self.limits)
     }
 
     /// A refusal.
