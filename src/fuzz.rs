@@ -208,8 +208,14 @@ pub fn fuzz_step_json(data: &[u8]) {
     let decoders = Decoders::standard(3);
     let origin = Arc::new(crate::source::origin::Origin::Stdin);
     // Decoded as step JSON (as it streams): spans are offsets in the joined messages.
+    // Only text is read as step JSON: an input the first read calls binary is scanned through
+    // its printable runs, with spans in the raw bytes.
+    let text = matches!(
+        crate::content::classify(&data[..data.len().min(crate::scan::READ_SIZE)]),
+        crate::content::Content::Text
+    );
     let max_text = match &step {
-        Some(s) if looks => Some(s.text.len()),
+        Some(s) if looks && text => Some(s.text.len()),
         _ => None,
     };
     let mut scanner = crate::scan::Scanner::new(builtin_engine(), &decoders, Default::default());
