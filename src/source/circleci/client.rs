@@ -269,7 +269,8 @@ impl Client {
 
     /// GET `url`, following redirects, with retries. The body may be at most `limit` bytes.
     pub async fn get(&self, url: &str, auth: Auth, limit: u64) -> Result<Vec<u8>, HttpError> {
-        let (body, _) = self.download(url, auth, limit, None).await?;
+        // Parsed whole anyway: kept in memory (up to `limit`), never written to disk first.
+        let (body, _) = self.fetch(url, auth, limit, limit, None).await?;
         body.into_vec().map_err(|e| HttpError::Transport {
             url: url.to_string(),
             message: format!("cannot read the body back from its temporary file: {e}"),
@@ -284,6 +285,25 @@ impl Client {
         url: &str,
         auth: Auth,
         limit: u64,
+        budget: Option<&crate::http::MemoryBudget>,
+    ) -> Result<
+        (
+            crate::http::Spooled,
+            Option<tokio::sync::OwnedSemaphorePermit>,
+        ),
+        HttpError,
+    > {
+        self.fetch(url, auth, limit, SPOOL_IN_MEMORY, budget).await
+    }
+
+    /// The request loop of [`Client::get`] and [`Client::download`]: a body without a share of
+    /// `budget` keeps `in_memory` bytes in memory, the rest in a temporary file.
+    async fn fetch(
+        &self,
+        url: &str,
+        auth: Auth,
+        limit: u64,
+        in_memory: u64,
         budget: Option<&crate::http::MemoryBudget>,
     ) -> Result<
         (
@@ -314,7 +334,7 @@ impl Client {
                 }
                 let now = self.stats.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
                 self.stats.max_in_flight.fetch_max(now, Ordering::SeqCst);
-                let a = self.attempt(&url, auth, limit, budget).await;
+                let a = self.attempt(&url, auth, limit, in_memory, budget).await;
                 self.stats.in_flight.fetch_sub(1, Ordering::SeqCst);
                 a
             };
@@ -363,6 +383,7 @@ impl Client {
         first: &Url,
         auth: Auth,
         limit: u64,
+        in_memory: u64,
         budget: Option<&crate::http::MemoryBudget>,
     ) -> Attempt {
         let mut url = first.clone();
@@ -419,9 +440,7 @@ impl Client {
             }
             if status.is_success() {
                 // `read_body` refuses a declared Content-Length over the limit before reading.
-                return match crate::http::read_body_spooled(resp, limit, SPOOL_IN_MEMORY, budget)
-                    .await
-                {
+                return match crate::http::read_body_spooled(resp, limit, in_memory, budget).await {
                     Ok(Some((body, share))) => Attempt::Done(body, share),
                     Ok(None) => Attempt::Fail(HttpError::TooLarge {
                         url: url.to_string(),
